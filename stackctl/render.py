@@ -1,0 +1,319 @@
+"""Rendering: the stack -> a bundle plan (relative path -> bytes), and writing that plan to disk.
+
+The plan is pure and deterministic (same stack, byte-identical files). Writing happens only after the whole plan
+rendered and validated; unchanged files are left alone, stale files are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from stackctl import catalog
+from stackctl.config import ResolvedService, Stack
+from stackctl.errors import StackError
+from stackctl.fs import atomic_write
+from stackctl.secrets import env_name
+
+COMPOSE_FILE = "compose.yaml"
+MANIFEST = ".stackctl-bundle.json"  # bundle file list with hashes; written last
+INCOMPLETE = ".stackctl-rendering"  # present while a write is in progress
+TEMPLATE_SUFFIX = ".j2"
+# Files full of Go templates (Prometheus rules, Alertmanager message templates) keep {{ }} for Go: they are
+# rendered with [[ ]] / [% %] / [# #] as Jinja delimiters instead. One documented escape, no {% raw %} blocks.
+GO_TEMPLATE_SUFFIX = ".gojinja"
+ASSET_DIRS = ("compose", "configs", "grafana", "runbooks")
+
+# Files that are not rendered carry no header (JSON has no comments; shell scripts keep their shebang first).
+_COMMENT = {".yml": "#", ".yaml": "#", ".conf": "#", ".sh": "#", ".tmpl": None, ".json": None}
+
+
+def asset_root() -> Path:
+    """Where compose/, configs/, grafana/ are: inside the installed package, or the source checkout."""
+    packaged = Path(__file__).parent / "_assets"
+    if (packaged / "compose").is_dir():
+        return packaged
+    checkout = Path(__file__).parent.parent
+    if (checkout / "compose").is_dir():
+        return checkout
+    raise StackError("stackctl's templates are missing from this installation (no compose/ directory found)")
+
+
+def template_env(root: Path, go_safe: bool = False) -> jinja2.Environment:
+    delimiters = dict(
+        block_start_string="[%", block_end_string="%]", variable_start_string="[[", variable_end_string="]]",
+        comment_start_string="[#", comment_end_string="#]",
+    ) if go_safe else {}
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        **delimiters,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["yaml"] = lambda value: yaml.safe_dump(value, default_flow_style=True, sort_keys=True, width=1000).strip()
+    env.filters["json"] = lambda value: json.dumps(value, sort_keys=True)
+    return env
+
+
+def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.UndefinedError as error:
+        raise StackError(f"template {name}: {error.message} (a bug in the template or a missing setting)") from None
+    except jinja2.TemplateSyntaxError as error:
+        raise StackError(f"template {error.filename or name}:{error.lineno}: {error.message}") from None
+
+
+def _header(source: str, suffix: str) -> str:
+    mark = _COMMENT.get(suffix, "#")
+    if mark is None:
+        return ""
+    return f"{mark} Rendered by stackctl from {source}. Do not edit: change stack.yaml and run 'stackctl render'.\n"
+
+
+def _with_header(text: str, source: str, out_name: str) -> str:
+    header = _header(source, Path(out_name).suffix)
+    if not header:
+        return text
+    if text.startswith("#!"):
+        first, _, rest = text.partition("\n")
+        return f"{first}\n{header}{rest}"
+    return header + text
+
+
+def template_context(stack: Stack) -> dict[str, Any]:
+    services = stack.services
+
+    def enabled(key: str) -> bool:
+        return key in services
+
+    def address(key: str, port: str) -> str:
+        """host:port of a service on the stack network."""
+        spec = catalog.SERVICES[key]
+        return f"{spec.name}:{spec.port(port).container}"
+
+    return {
+        "stack": stack,
+        "config": stack.config,
+        "project": stack.config.project,
+        "services": services,
+        "enabled": enabled,
+        "address": address,
+        "catalog": catalog.SERVICES,
+        "scrape_targets": stack.config.scrape_targets,
+    }
+
+
+def _service_assets(root: Path, spec: catalog.ServiceSpec) -> list[tuple[Path, str]]:
+    """(source file, bundle path) for every config file of a service."""
+    pairs = []
+    for base, dest in ((root / "configs" / spec.key, f"configs/{spec.key}"),) + (
+        ((root / "grafana", "grafana"),) if spec.key == "grafana" else ()
+    ):
+        if not base.is_dir():
+            continue
+        for source in sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            rel = source.relative_to(base).as_posix()
+            pairs.append((source, f"{dest}/{rel}"))
+    return pairs
+
+
+def render_service_files(stack: Stack, root: Path, env: jinja2.Environment) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    context = template_context(stack)
+    go_env = template_env(root, go_safe=True)
+    for svc in stack.services.values():
+        for source, dest in _service_assets(root, svc.spec):
+            rel_source = source.relative_to(root).as_posix()
+            for suffix, suffix_env in ((TEMPLATE_SUFFIX, env), (GO_TEMPLATE_SUFFIX, go_env)):
+                if source.name.endswith(suffix):
+                    out = dest[: -len(suffix)]
+                    text = render_template(suffix_env, rel_source, {**context, "svc": svc})
+                    if text.strip():  # a template may render to nothing when its feature is off
+                        files[out] = _with_header(text, rel_source, out).encode()
+                    break
+            else:
+                files[dest] = source.read_bytes()
+    return files
+
+
+def _config_hash(files: dict[str, bytes], key: str) -> str:
+    """Hash of a service's rendered config files: a compose label, so changing them recreates the service."""
+    digest = hashlib.sha256()
+    prefixes = (f"configs/{key}/",) + (("grafana/",) if key == "grafana" else ())
+    for path in sorted(p for p in files if p.startswith(prefixes)):
+        digest.update(path.encode() + b"\0" + files[path] + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def compose_service(stack: Stack, svc: ResolvedService, fragment: dict, config_hash: str) -> dict:
+    """The compose definition of one service: catalog facts, then its template fragment's own keys."""
+    spec = svc.spec
+    bind = stack.config.bind_address
+    service: dict[str, Any] = {
+        "image": svc.image,
+        "restart": "no" if spec.oneshot else "unless-stopped",
+        "mem_limit": svc.memory,
+        "labels": {
+            "org.stackctl.service": spec.key,
+            "org.stackctl.config-hash": config_hash,
+        },
+        "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}},
+    }
+    if spec.user:
+        service["user"] = spec.user
+    ports = [f"{bind}:{svc.host_ports[p.name]}:{p.container}" for p in spec.ports if p.name in svc.host_ports]
+    if ports:
+        service["ports"] = ports
+    if spec.healthcheck:
+        hc = spec.healthcheck
+        service["healthcheck"] = {
+            "test": list(hc.test), "interval": hc.interval, "timeout": hc.timeout,
+            "retries": hc.retries, "start_period": hc.start_period,
+        }
+    volumes = [f"{spec.key.replace('_', '-')}-{v.name}:{v.path}" for v in spec.volumes]
+    volumes += fragment.pop("volumes", [])
+    if volumes:
+        service["volumes"] = volumes
+    depends: dict[str, dict] = {}
+    for key in spec.requires + spec.after:
+        if key in stack.services and key != spec.key:
+            other = stack.services[key].spec
+            condition = "service_completed_successfully" if other.oneshot else (
+                "service_healthy" if other.healthcheck else "service_started")
+            depends[other.name] = {"condition": condition}
+    if depends:
+        service["depends_on"] = depends
+    if svc.secrets:
+        service["secrets"] = [
+            {"source": use.name, "target": use.name, "uid": str(spec.uid), "gid": str(spec.gid), "mode": 0o400}
+            for use in svc.secrets
+        ]
+    for key, value in fragment.items():
+        if key in service and key != "labels":
+            raise StackError(f"compose/{spec.key}.yaml.j2 sets {key!r}, which the catalog owns")
+        if key == "labels":
+            service["labels"].update(value)
+        else:
+            service[key] = value
+    return service
+
+
+def render_compose(stack: Stack, root: Path, env: jinja2.Environment, files: dict[str, bytes]) -> bytes:
+    context = template_context(stack)
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    secret_names: set[str] = set()
+    for svc in stack.services.values():
+        template = f"compose/{svc.key}.yaml{TEMPLATE_SUFFIX}"
+        fragment: dict = {}
+        if (root / template).exists():
+            text = render_template(env, template, {**context, "svc": svc})
+            try:
+                fragment = yaml.safe_load(text) or {}
+            except yaml.YAMLError as error:
+                raise StackError(f"{template} rendered invalid YAML: {error}") from None
+        services[svc.name] = compose_service(stack, svc, fragment, _config_hash(files, svc.key))
+        for volume in svc.spec.volumes:
+            volumes[f"{svc.key.replace('_', '-')}-{volume.name}"] = {}
+        secret_names.update(use.name for use in svc.secrets)
+    document: dict[str, Any] = {"name": stack.config.project, "services": services}
+    if volumes:
+        document["volumes"] = volumes
+    if secret_names:
+        # Values come from the environment of the compose process only; see stackctl.secrets.
+        document["secrets"] = {name: {"environment": env_name(name)} for name in sorted(secret_names)}
+    header = ("# Rendered by stackctl from stack.yaml and compose/. Do not edit: change stack.yaml and run "
+              "'stackctl render'.\n# Secrets are injected by 'stackctl up' from the state directory; they are not in this file.\n")
+    return (header + yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=120)).encode()
+
+
+def render_bundle(stack: Stack) -> dict[str, bytes]:
+    """The whole bundle as {relative path: bytes}. Pure: reads templates, writes nothing."""
+    root = asset_root()
+    env = template_env(root)
+    files = render_service_files(stack, root, env)
+    files[COMPOSE_FILE] = render_compose(stack, root, env, files)
+    return dict(sorted(files.items()))
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
+    """Make `out` hold exactly `plan`: changed files replaced atomically, unchanged ones untouched, stale removed.
+
+    A marker file says a write is under way; if a crash leaves it, the next render rewrites every file.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST
+    marker = out / INCOMPLETE
+    interrupted = marker.exists()
+    previous: dict[str, str] = {}
+    if manifest_path.exists() and not interrupted:
+        try:
+            previous = json.loads(manifest_path.read_text())["files"]
+        except (ValueError, KeyError, OSError):
+            previous = {}
+    elif out.exists() and any(out.iterdir()) and not manifest_path.exists() and not interrupted:
+        raise StackError(f"{out} exists and was not written by stackctl; choose another --out or remove it")
+    atomic_write(marker, b"stackctl render in progress\n")
+    written, unchanged = [], []
+    for rel, data in plan.items():
+        target = out / rel
+        mode = 0o755 if rel.endswith(".sh") else 0o644
+        if previous.get(rel) == _digest(data) and target.is_file() and target.read_bytes() == data:
+            unchanged.append(rel)
+            continue
+        atomic_write(target, data, mode=mode)
+        written.append(rel)
+    removed = []
+    for rel in sorted(set(previous) - set(plan)):
+        (out / rel).unlink(missing_ok=True)
+        removed.append(rel)
+    _remove_empty_dirs(out)
+    manifest = {"files": {rel: _digest(data) for rel, data in plan.items()}}
+    atomic_write(manifest_path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    marker.unlink()
+    return WriteResult(tuple(written), tuple(unchanged), tuple(removed))
+
+
+def _remove_empty_dirs(out: Path) -> None:
+    for dirpath, dirnames, filenames in sorted(os.walk(out), key=lambda item: -len(item[0])):
+        if dirpath != str(out) and not dirnames and not filenames:
+            shutil.rmtree(dirpath, ignore_errors=True)
+
+
+def bundle_is_current(plan: dict[str, bytes], out: Path) -> bool:
+    """True when `out` already holds exactly this plan (nothing to write)."""
+    manifest_path = out / MANIFEST
+    if (out / INCOMPLETE).exists() or not manifest_path.exists():
+        return False
+    try:
+        previous = json.loads(manifest_path.read_text())["files"]
+    except (ValueError, KeyError, OSError):
+        return False
+    return previous == {rel: _digest(data) for rel, data in plan.items()} and all(
+        (out / rel).is_file() for rel in plan)

@@ -1,0 +1,1 @@
+"""Test support code: Debian binaries, local images, fakes. Not shipped with the package."""
