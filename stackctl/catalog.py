@@ -28,9 +28,9 @@ class Healthcheck:
     """A Docker healthcheck, run inside the container with tools the image really has."""
 
     test: tuple[str, ...]
-    interval: str = "10s"
+    interval: str = "5s"
     timeout: str = "5s"
-    retries: int = 12
+    retries: int = 24
     start_period: str = "20s"
 
 
@@ -72,6 +72,7 @@ class ServiceSpec:
     probe: ExternalProbe | None = None
     volumes: tuple[Volume, ...] = ()
     memory: str = "256m"  # default memory limit
+    disk: str = "1g"  # rough disk need (image plus a laptop's worth of data), for doctor
     user: str = ""  # uid[:gid] the image runs as: owner of its data and secret files
     requires: tuple[str, ...] = ()  # services that must be enabled too (keys)
     after: tuple[str, ...] = ()  # start after these when enabled (healthy), without requiring them
@@ -81,6 +82,7 @@ class ServiceSpec:
     consumes: tuple[str, ...] = ()  # telemetry it stores or routes
     oneshot: bool = False  # a setup job that runs to completion, not a long-running service
     part_of: str = ""  # for a oneshot: the service whose enablement it follows
+    assets: tuple[str, ...] = ()  # top-level asset dirs rendered into the bundle with it, besides configs/<key>/
     version_notes: str = ""  # shown when a version is refused
 
     @property
@@ -136,8 +138,10 @@ CATALOG: tuple[ServiceSpec, ...] = (
         healthcheck=Healthcheck(_wget("http://127.0.0.1:9090/-/ready")),
         volumes=(Volume("data", "/prometheus"),),
         memory="1g",
+        disk="4g",
         user="65534:65534",
         after=("alertmanager",),
+        assets=("runbooks",),
         metrics=("web", "/metrics"),
         produces=("metrics",),
         consumes=("metrics",),
@@ -170,6 +174,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         volumes=(Volume("data", "/var/lib/grafana"),),
         memory="512m",
         user="472:0",
+        assets=("grafana",),
         after=("prometheus", "elasticsearch", "jaeger"),
         secrets=(SecretUse("grafana_admin_password"), SecretUse("grafana_reader_password", when="elasticsearch")),
         metrics=("web", "/metrics"),
@@ -187,10 +192,11 @@ CATALOG: tuple[ServiceSpec, ...] = (
         healthcheck=Healthcheck(
             ("CMD-SHELL", "curl -fsS -o /dev/null -u \"elastic:$$(cat /run/secrets/elastic_password)\" "
              "'http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s'"),
-            retries=30, start_period="60s",
+            retries=60, start_period="60s",
         ),
         volumes=(Volume("data", "/usr/share/elasticsearch/data"),),
         memory="1536m",
+        disk="6g",
         user="1000:0",
         secrets=(SecretUse("elastic_password"),),
         consumes=("logs",),
@@ -229,6 +235,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         ),
         healthcheck=Healthcheck(_curl("http://127.0.0.1:9600/_node/pipelines/main"), start_period="60s"),
         memory="768m",
+        disk="2g",
         user="1000:0",
         requires=("elasticsearch",),
         after=("elasticsearch",),
@@ -244,9 +251,10 @@ CATALOG: tuple[ServiceSpec, ...] = (
         version="9.5.1",
         supported=("8.0.0", "10.0.0"),
         ports=(PortSpec("web", 5601, 5601, "UI"),),
-        healthcheck=Healthcheck(_curl("http://127.0.0.1:5601/api/status"), retries=30, start_period="90s"),
+        healthcheck=Healthcheck(_curl("http://127.0.0.1:5601/api/status"), retries=60, start_period="90s"),
         volumes=(Volume("data", "/usr/share/kibana/data"),),
         memory="1g",
+        disk="2g",
         user="1000:0",
         requires=("elasticsearch",),
         after=("elasticsearch",),

@@ -109,13 +109,13 @@ def _render(app_ctx: AppContext, out_dir: Optional[Path], check_tools: bool):
     from stackctl.validate import structural_checks
 
     stack = app_ctx.stack()
-    plan = render_bundle(stack)
+    bundle = app_ctx.bundle_dir(out_dir)
+    plan = render_bundle(stack, bundle)
     failed = [c for c in structural_checks(stack, plan) if c.status == "failed"]
     if failed:
         raise StackError("the rendered bundle is inconsistent (a bug in stackctl's templates)",
                          details="\n".join(c.message for c in failed))
     created = SecretStore.for_stack(stack).ensure(stack)
-    bundle = app_ctx.bundle_dir(out_dir)
     result = write_bundle(plan, bundle)
     return stack, plan, bundle, result, created
 
@@ -170,6 +170,269 @@ def validate(
         for r in results:
             if r.status in ("failed", "missing") and r.message:
                 (err if r.status == "failed" else out).print(f"[bold]{r.name}[/]: {r.message}")
+    if failed:
+        raise typer.Exit(1)
+
+
+# --- lifecycle ------------------------------------------------------------------------------------------------
+
+
+def _engine():
+    from stackctl.docker_engine import DockerEngine
+
+    return DockerEngine()
+
+
+def _compose_for(stack, bundle: Path):
+    from stackctl.compose import Compose
+    from stackctl.secrets import SecretStore
+
+    return Compose(bundle, stack.config.project, env=SecretStore.for_stack(stack).compose_env(stack))
+
+
+def _service_names(stack, names: list[str]) -> list[str]:
+    """Compose names for the services the user named (stack.yaml key or compose name), checked."""
+    from stackctl import catalog
+    from stackctl.schema import closest
+
+    result = []
+    for name in names:
+        try:
+            spec = catalog.spec_for(name)
+        except KeyError:
+            hint = closest(name, [s.name for s in catalog.CATALOG])
+            raise StackError(f"unknown service {name!r}" + (f" ({hint})" if hint else "")) from None
+        if spec.key not in stack.services:
+            raise StackError(f"{spec.name} is not enabled in {stack.file}")
+        result.append(spec.name)
+    return result
+
+
+def _image_checks(stack, engine):
+    from stackctl.doctor import image_checks
+
+    return image_checks(stack, engine)
+
+
+def _status_table(statuses, elapsed: float | None = None) -> Table:
+    from stackctl.lifecycle import human_duration
+
+    title = f"waiting for the stack ({elapsed:.0f}s)" if elapsed is not None else None
+    table = Table(title=title, title_justify="left")
+    for column in ("service", "state", "health", "waited" if elapsed is not None else "uptime", "detail"):
+        table.add_column(column)
+    colour = {"ready": "green", "waiting": "yellow", "failed": "red"}
+    for s in statuses:
+        when = f"{elapsed:.0f}s" if elapsed is not None and s.phase != "ready" else human_duration(s.uptime_seconds)
+        table.add_row(s.service, s.state, f"[{colour[s.phase]}]{s.health}[/]", when, s.detail[:80])
+    return table
+
+
+def _explain_failure(engine, statuses, tail: int = 30) -> str:
+    lines = []
+    for s in statuses:
+        if s.phase == "ready":
+            continue
+        lines.append(f"--- {s.service}: {s.state}, {s.health}" + (f" ({s.detail})" if s.detail else ""))
+        if s.container_id:
+            lines.append(f"last {tail} log lines of {s.service}:")
+            lines.append(engine.logs(s.container_id, tail=tail).rstrip() or "(no output)")
+    return "\n".join(lines)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Only these services (and what they depend on)."),
+    timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for health before giving up."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
+) -> None:
+    """Render (if changed), validate, start the stack and wait until every service is healthy."""
+    from rich.live import Live
+
+    from stackctl import http, lifecycle
+    from stackctl.validate import tool_checks
+
+    app_ctx = _ctx(ctx)
+    stack, plan, bundle, result, created = _render(app_ctx, out_dir, check_tools=True)
+    names = _service_names(stack, services or [])
+    engine = _engine()
+    engine.client  # fail fast, before compose, when the engine is down
+    compose = _compose_for(stack, bundle)
+    changed = bool(result.written or result.removed)
+    only = set(names) if names else None
+    if not changed:
+        statuses = lifecycle.current_status(stack, engine.containers(stack.config.project), http.probe, only)
+        if all(s.phase == lifecycle.READY for s in statuses):
+            _print_statuses(statuses, as_json, "stack is up and unchanged; nothing to do")
+            return
+    missing = [c for c in _image_checks(stack, engine) if c.status != "ok"]
+    if missing:
+        raise StackError("images are missing and cannot be pulled; nothing was started",
+                         details="\n".join(f"{c.name}: {c.found}\n  fix: {c.fix}" for c in missing))
+    failed = [c for c in tool_checks(stack, bundle, compose.env) if c.status == "failed"]
+    if failed:
+        raise StackError("the bundle did not validate; nothing was started",
+                         details="\n".join(f"{c.name} ({c.tool}):\n{c.message}" for c in failed))
+    if not as_json:
+        err.print(f"starting {stack.config.project}: " + ", ".join(names or [s.name for s in stack.services.values()]))
+    compose.run(compose.up_argv(names), what="docker compose up", timeout=max(timeout, 600))
+    last_phase: dict[str, str] = {}
+
+    def report_changes(statuses, elapsed):  # for logs and CI: one line per service state change
+        for s in statuses:
+            if last_phase.get(s.service) != s.phase:
+                last_phase[s.service] = s.phase
+                err.print(f"[{elapsed:5.0f}s] {s.service}: {s.health}" + (f" ({s.detail})" if s.detail else ""))
+
+    def wait(on_update):
+        return lifecycle.wait_until_ready(stack, lambda: engine.containers(stack.config.project), http.probe,
+                                          timeout, on_update, only=only)
+
+    if err.is_terminal and not as_json:
+        with Live(_status_table([], 0), console=err, auto_refresh=False) as live:
+            ok, statuses = wait(lambda st, el: live.update(_status_table(st, el), refresh=True))
+    else:
+        ok, statuses = wait(report_changes)
+    if not ok:
+        timed_out = not any(s.phase == lifecycle.FAILED for s in statuses)
+        bad = [s.service for s in statuses if s.phase != lifecycle.READY]
+        message = (f"timed out after {timeout:.0f}s waiting for " if timed_out else "not healthy: ") + ", ".join(bad)
+        raise StackError(message, details=_explain_failure(engine, statuses), exit_code=1)
+    _print_statuses(statuses, as_json, f"stack is up: {len(statuses)} services ready. Open them with 'stackctl urls'.")
+
+
+def _print_statuses(statuses, as_json: bool, message: str) -> None:
+    if as_json:
+        out.print_json(json.dumps({"ok": all(s.phase == "ready" for s in statuses),
+                                   "services": [s.to_json() for s in statuses]}))
+    else:
+        out.print(message)
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    volumes: bool = typer.Option(False, "--volumes", help="Also delete the stack's data volumes (asks first)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting data."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory."),
+) -> None:
+    """Stop and remove the containers. Data volumes are kept unless --volumes."""
+    app_ctx = _ctx(ctx)
+    stack = app_ctx.stack()
+    bundle = app_ctx.bundle_dir(out_dir)
+    if not (bundle / "compose.yaml").exists():
+        raise StackError(f"no bundle in {bundle}: nothing was started from here (run 'stackctl up' first)")
+    engine = _engine()
+    engine.client
+    if volumes:
+        names = engine.volumes(stack.config.project)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise StackError("--volumes deletes data: pass --yes to confirm when not running interactively")
+            typer.confirm(f"Delete {len(names)} volumes of {stack.config.project} ({', '.join(names) or 'none'})? "
+                          "This cannot be undone", abort=True)
+    compose = _compose_for(stack, bundle)
+    compose.run(compose.down_argv(volumes=volumes), what="docker compose down")
+    out.print(f"{stack.config.project} is down" + ("; its volumes were deleted" if volumes else "; data volumes kept"))
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable status."),
+) -> None:
+    """One row per service: state, health, URL, uptime, image. Exit 1 if an enabled service is not healthy."""
+    from stackctl import http, lifecycle
+
+    stack = _ctx(ctx).stack()
+    engine = _engine()
+    statuses = lifecycle.current_status(stack, engine.containers(stack.config.project), http.probe)
+    main_url = {row["service"]: row["url"] for row in reversed(lifecycle.urls(stack))}
+    healthy = all(s.phase == lifecycle.READY for s in statuses)
+    if as_json:
+        rows = [{**s.to_json(), "url": main_url.get(s.service)} for s in statuses]
+        out.print_json(json.dumps({"ok": healthy, "project": stack.config.project, "services": rows}))
+    else:
+        table = Table(title=f"{stack.config.project} ({stack.file})", title_justify="left")
+        for column in ("service", "state", "health", "url", "uptime", "image"):
+            table.add_column(column)
+        colour = {"ready": "green", "waiting": "yellow", "failed": "red"}
+        for s in statuses:
+            table.add_row(s.service, s.state, f"[{colour[s.phase]}]{s.health}[/]", main_url.get(s.service, ""),
+                          lifecycle.human_duration(s.uptime_seconds), s.image)
+        out.print(table)
+        for s in statuses:
+            if s.phase != lifecycle.READY:
+                err.print(f"[red]{s.service}[/] is {s.state}/{s.health}" + (f": {s.detail}" if s.detail else ""))
+    if not healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Services to show (default: all)."),
+    follow: bool = typer.Option(False, "--follow", "-F", help="Keep streaming new lines."),
+    tail: Optional[int] = typer.Option(100, "--tail", "-n", help="Lines per service to start with."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory."),
+) -> None:
+    """Show service logs (through docker compose logs)."""
+    app_ctx = _ctx(ctx)
+    stack = app_ctx.stack()
+    names = _service_names(stack, services or [])
+    bundle = app_ctx.bundle_dir(out_dir)
+    if not (bundle / "compose.yaml").exists():
+        raise StackError(f"no bundle in {bundle}: run 'stackctl up' first")
+    _engine().client
+    compose = _compose_for(stack, bundle)
+    compose.run(compose.logs_argv(names, follow=follow, tail=tail), what="docker compose logs",
+                timeout=None, capture=False)
+
+
+@app.command()
+def urls(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable list."),
+) -> None:
+    """Where to open each UI, and the OTLP endpoints to point your apps at."""
+    from stackctl import lifecycle
+
+    rows = lifecycle.urls(_ctx(ctx).stack())
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(show_header=True)
+    for column in ("service", "what", "address"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["service"], row["description"], row["url"])
+    out.print(table)
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable results."),
+) -> None:
+    """Preflight checks before 'up', each with a fix hint. Exit 1 if any check failed."""
+    from stackctl.compose import find_compose
+    from stackctl.doctor import FAIL, HostFacts, run_checks
+
+    stack = _ctx(ctx).stack()
+    checks = run_checks(stack, HostFacts(engine=_engine(), compose=find_compose))
+    failed = any(c.status == FAIL for c in checks)
+    if as_json:
+        out.print_json(json.dumps({"ok": not failed, "checks": [c.to_json() for c in checks]}))
+    else:
+        table = Table(title="stackctl doctor", title_justify="left")
+        for column in ("check", "result", "found", "fix"):
+            table.add_column(column)
+        colour = {"ok": "green", "warning": "yellow", "failed": "red"}
+        for c in checks:
+            table.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.found, c.fix)
+        out.print(table)
     if failed:
         raise typer.Exit(1)
 

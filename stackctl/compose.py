@@ -73,7 +73,7 @@ class Compose:
         return self.base() + ["config", "--quiet"]
 
     def up_argv(self, services: list[str] = (), force_recreate: bool = False) -> list[str]:
-        argv = self.base() + ["up", "--detach", "--remove-orphans", "--pull", "never"]
+        argv = self.base() + ["up", "--detach", "--remove-orphans", "--pull", "missing"]
         if force_recreate:
             argv.append("--force-recreate")
         return argv + list(services)

@@ -26,7 +26,8 @@ ENV_PREFIX = "STACKCTL_"
 # STACKCTL_* variables that are options of the CLI, not config overrides.
 ENV_RESERVED = {"FILE", "DEBUG", "NO_COLOR", "STATE_DIR"}
 
-_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+# Prometheus durations: units largest first, each at most once ("1h30m", not "30m1h").
+_DURATION = re.compile(r"^(?=\d)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
 _SIZE = re.compile(r"^\d+(\.\d+)?[kmgtKMGT]?[bB]?$")
 _JVM_HEAP = re.compile(r"^\d+[mMgG]$")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -102,6 +103,7 @@ class GrafanaConfig(ServiceConfig):
 class ElasticsearchConfig(ServiceConfig):
     heap: str = "512m"  # JVM heap; keep it about half of `memory`
     cluster_name: str = "stackctl"
+    extra_java_opts: str = ""  # appended to ES_JAVA_OPTS, e.g. -XX:UseSVE=0 on some Apple arm64 chips
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -160,6 +162,17 @@ class Services:
     jaeger: JaegerConfig = field(default_factory=JaegerConfig)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     node_exporter: NodeExporterConfig = field(default_factory=NodeExporterConfig)
+
+    def __post_init__(self) -> None:
+        # The catalog's defaults, made explicit: an empty stack file loads like the one `stackctl init` writes.
+        for key in catalog.USER_SERVICES:
+            spec, settings = catalog.SERVICES[key], self.get(key)
+            published = [p for p in spec.ports if p.host is not None]
+            if settings.port is None and published and published[0] is spec.primary_port:
+                settings.port = spec.primary_port.host
+            settings.ports = {**{p.name: p.host for p in published if p is not spec.primary_port}, **settings.ports}
+            if settings.memory is None:
+                settings.memory = spec.memory
 
     def get(self, key: str) -> ServiceConfig:
         return getattr(self, key)

@@ -92,7 +92,7 @@ def _with_header(text: str, source: str, out_name: str) -> str:
     return header + text
 
 
-def template_context(stack: Stack) -> dict[str, Any]:
+def template_context(stack: Stack, bundle: Path | None = None) -> dict[str, Any]:
     services = stack.services
 
     def enabled(key: str) -> bool:
@@ -112,26 +112,38 @@ def template_context(stack: Stack) -> dict[str, Any]:
         "address": address,
         "catalog": catalog.SERVICES,
         "scrape_targets": stack.config.scrape_targets,
+        "runbook_base_url": runbook_base_url(stack, bundle),
     }
+
+
+def runbook_base_url(stack: Stack, bundle: Path | None) -> str:
+    """Where alerts' runbook links point: rules.runbook_base_url, else the runbooks copied into the bundle."""
+    configured = getattr(stack.config.rules, "runbook_base_url", "") if not isinstance(stack.config.rules, dict) else ""
+    if configured:
+        return configured.rstrip("/")
+    bundle = bundle if bundle is not None else stack.file.parent / "build"
+    return (bundle.absolute() / "runbooks").as_uri()
+
+
+def _asset_dirs(spec: catalog.ServiceSpec) -> tuple[str, ...]:
+    """Bundle directories holding a service's files: configs/<key>/ plus its catalog `assets`."""
+    return (f"configs/{spec.key}",) + spec.assets
 
 
 def _service_assets(root: Path, spec: catalog.ServiceSpec) -> list[tuple[Path, str]]:
     """(source file, bundle path) for every config file of a service."""
     pairs = []
-    for base, dest in ((root / "configs" / spec.key, f"configs/{spec.key}"),) + (
-        ((root / "grafana", "grafana"),) if spec.key == "grafana" else ()
-    ):
+    for rel_dir in _asset_dirs(spec):
+        base = root / rel_dir
         if not base.is_dir():
             continue
         for source in sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            rel = source.relative_to(base).as_posix()
-            pairs.append((source, f"{dest}/{rel}"))
+            pairs.append((source, f"{rel_dir}/{source.relative_to(base).as_posix()}"))
     return pairs
 
 
-def render_service_files(stack: Stack, root: Path, env: jinja2.Environment) -> dict[str, bytes]:
+def render_service_files(stack: Stack, root: Path, env: jinja2.Environment, context: dict) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    context = template_context(stack)
     go_env = template_env(root, go_safe=True)
     for svc in stack.services.values():
         for source, dest in _service_assets(root, svc.spec):
@@ -148,10 +160,65 @@ def render_service_files(stack: Stack, root: Path, env: jinja2.Environment) -> d
     return files
 
 
+DATASOURCES_FILE = "grafana/provisioning/datasources/datasources.yaml"
+
+
+BUILTIN_DATASOURCES = {"-- Grafana --", "grafana", "-- Mixed --", "-- Dashboard --"}
+
+
+def _datasource_uids(node: Any) -> set[str]:
+    """Datasource uids a panel (or any JSON node) queries: every `"datasource": {"uid": ...}` inside it."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ds = node.get("datasource")
+        if isinstance(ds, dict) and isinstance(ds.get("uid"), str) and not ds["uid"].startswith("$"):
+            found.add(ds["uid"])
+        for value in node.values():
+            found |= _datasource_uids(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _datasource_uids(value)
+    return found - BUILTIN_DATASOURCES
+
+
+def _keep_panels(panels: list, provisioned: set[str]) -> list:
+    kept = []
+    for panel in panels:
+        if panel.get("type") == "row":
+            panel = {**panel, "panels": _keep_panels(panel.get("panels") or [], provisioned)}
+            kept.append(panel)
+        elif _datasource_uids(panel) <= provisioned:
+            kept.append(panel)
+    return kept
+
+
+def drop_dashboards_without_datasources(files: dict[str, bytes]) -> dict[str, bytes]:
+    """No dangling datasource: panels querying a datasource this stack does not provision are left out, and a
+    dashboard left with no panel at all is left out. Untouched dashboards are copied byte for byte."""
+    if DATASOURCES_FILE not in files:
+        return files
+    provisioned = {ds["uid"] for ds in (yaml.safe_load(files[DATASOURCES_FILE]).get("datasources") or [])}
+    kept = {}
+    for path, data in files.items():
+        if path.startswith("grafana/dashboards/") and path.endswith(".json"):
+            dashboard = json.loads(data)
+            if not _datasource_uids(dashboard) <= provisioned:
+                panels = _keep_panels(dashboard.get("panels") or [], provisioned)
+                if not any(p.get("type") != "row" for p in panels) and not any(p.get("panels") for p in panels):
+                    continue
+                # Templating variables may query a missing datasource too: drop those.
+                templating = dashboard.get("templating") or {}
+                variables = [v for v in templating.get("list") or [] if _datasource_uids(v) <= provisioned]
+                dashboard = {**dashboard, "panels": panels, "templating": {**templating, "list": variables}}
+                data = (json.dumps(dashboard, indent=2, sort_keys=True) + "\n").encode()
+        kept[path] = data
+    return kept
+
+
 def _config_hash(files: dict[str, bytes], key: str) -> str:
     """Hash of a service's rendered config files: a compose label, so changing them recreates the service."""
     digest = hashlib.sha256()
-    prefixes = (f"configs/{key}/",) + (("grafana/",) if key == "grafana" else ())
+    prefixes = tuple(f"{d}/" for d in _asset_dirs(catalog.SERVICES[key]))
     for path in sorted(p for p in files if p.startswith(prefixes)):
         digest.update(path.encode() + b"\0" + files[path] + b"\0")
     return digest.hexdigest()[:16]
@@ -210,8 +277,8 @@ def compose_service(stack: Stack, svc: ResolvedService, fragment: dict, config_h
     return service
 
 
-def render_compose(stack: Stack, root: Path, env: jinja2.Environment, files: dict[str, bytes]) -> bytes:
-    context = template_context(stack)
+def render_compose(stack: Stack, root: Path, env: jinja2.Environment, context: dict,
+                   files: dict[str, bytes]) -> bytes:
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     secret_names: set[str] = set()
@@ -239,12 +306,16 @@ def render_compose(stack: Stack, root: Path, env: jinja2.Environment, files: dic
     return (header + yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=120)).encode()
 
 
-def render_bundle(stack: Stack) -> dict[str, bytes]:
-    """The whole bundle as {relative path: bytes}. Pure: reads templates, writes nothing."""
+def render_bundle(stack: Stack, bundle: Path | None = None) -> dict[str, bytes]:
+    """The whole bundle as {relative path: bytes}. Pure: reads templates, writes nothing.
+
+    `bundle` is where it will be written (runbook links point into it); default build/ next to the stack file.
+    """
     root = asset_root()
     env = template_env(root)
-    files = render_service_files(stack, root, env)
-    files[COMPOSE_FILE] = render_compose(stack, root, env, files)
+    context = template_context(stack, bundle)
+    files = drop_dashboards_without_datasources(render_service_files(stack, root, env, context))
+    files[COMPOSE_FILE] = render_compose(stack, root, env, context, files)
     return dict(sorted(files.items()))
 
 
