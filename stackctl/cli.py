@@ -441,7 +441,10 @@ def main() -> None:
     """Console entry point: one error type in, one message and exit code out."""
     debug = "--debug" in sys.argv or bool(os.environ.get("STACKCTL_DEBUG"))
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except StackError as error:
         err.print(f"[red]error:[/] {error.message}", markup=True)
         if error.details:

@@ -1,0 +1,263 @@
+"""Container smoke tests: `stackctl up/status/down` on a real Docker engine with the metrics services.
+
+Images are the local ones built from Debian packages (tests.support.images), reached through the same per-service
+image override a user behind a mirror would use. Grafana has no local image here, so it is disabled. The "user's
+app" scraped by Prometheus is a Pushgateway container started with testcontainers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.support import images
+
+pytestmark = pytest.mark.docker
+
+if not images.docker_available():
+    pytest.skip("no Docker engine reachable", allow_module_level=True)
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk's image cannot be pulled here
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stackctl(stack_file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "stackctl", "-f", str(stack_file), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def local_images() -> dict[str, str]:
+    return images.ensure_images(["prometheus", "alertmanager", "node-exporter", "pushgateway"])
+
+
+@pytest.fixture(scope="module")
+def user_app(local_images):
+    """A stand-in for the user's own app: a Pushgateway exposing /metrics on a host port."""
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import HttpWaitStrategy
+
+    container = (DockerContainer(local_images["pushgateway"]).with_exposed_ports(9091)
+                 .waiting_for(HttpWaitStrategy(9091, "/-/ready").with_startup_timeout(30)))
+    container.start()
+    try:
+        yield {"port": int(container.get_exposed_port(9091))}
+    finally:
+        container.stop()
+
+
+def write_stack(directory: Path, project: str, local_images: dict[str, str], **overrides) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    data = {
+        "project": project,
+        "preset": "metrics",
+        "services": {
+            "grafana": {"enabled": False},
+            "prometheus": {"image": local_images["prometheus"], "port": free_port(), "scrape_interval": "2s",
+                           "evaluation_interval": "2s"},
+            "alertmanager": {"image": local_images["alertmanager"], "port": free_port()},
+            "node_exporter": {"image": local_images["node-exporter"]},
+        },
+    }
+    for service, settings in overrides.pop("services", {}).items():
+        data["services"].setdefault(service, {}).update(settings)
+    data.update(overrides)
+    path = directory / "stack.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def force_down(stack_file: Path) -> None:
+    result = stackctl(stack_file, "down", "--volumes", "--yes", timeout=120)
+    if result.returncode != 0 and "no bundle" not in result.stderr:
+        print(result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, local_images, user_app):
+    project = f"smoke-{uuid.uuid4().hex[:8]}"
+    directory = tmp_path_factory.mktemp("stack")
+    stack_file = write_stack(directory, project, local_images, scrape_targets=[
+        {"job": "user-app", "targets": [f"host.docker.internal:{user_app['port']}"]}])
+    config = yaml.safe_load(stack_file.read_text())
+    info = {"file": stack_file, "project": project,
+            "prometheus": f"http://127.0.0.1:{config['services']['prometheus']['port']}",
+            "alertmanager": f"http://127.0.0.1:{config['services']['alertmanager']['port']}"}
+    try:
+        yield info
+    finally:
+        force_down(stack_file)
+
+
+def test_01_up_reaches_healthy(stack):
+    result = stackctl(stack["file"], "up", "--timeout", "120", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert {s["service"] for s in report["services"]} == {"prometheus", "alertmanager", "node-exporter"}
+    # Progress went to stderr, one line per state change, for every service.
+    for service in ("prometheus", "alertmanager", "node-exporter"):
+        assert f"{service}: healthy" in result.stderr
+
+
+def test_02_status_json_reports_every_service_healthy(stack):
+    result = stackctl(stack["file"], "status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    rows = {row["service"]: row for row in report["services"]}
+    assert set(rows) == {"prometheus", "alertmanager", "node-exporter"}
+    for row in rows.values():
+        assert (row["state"], row["health"], row["phase"]) == ("running", "healthy", "ready")
+        assert row["image"].startswith("local/")
+    assert rows["prometheus"]["url"] == stack["prometheus"].replace("127.0.0.1", "localhost")
+
+
+def test_03_prometheus_scrapes_every_target(stack):
+    def targets():
+        data = requests.get(f"{stack['prometheus']}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in data}
+        return health if health and all(h == "up" for h in health.values()) and len(health) == 4 else None
+
+    health = wait_for(targets, 60, "all scrape targets up")
+    assert set(health) == {"prometheus", "alertmanager", "node-exporter", "user-app"}
+    result = requests.get(f"{stack['prometheus']}/api/v1/query", params={"query": "up"}, timeout=5).json()
+    assert {r["metric"]["job"]: r["value"][1] for r in result["data"]["result"]} == {
+        "prometheus": "1", "alertmanager": "1", "node-exporter": "1", "user-app": "1"}
+
+
+def test_04_prometheus_sees_alertmanager(stack):
+    data = requests.get(f"{stack['prometheus']}/api/v1/alertmanagers", timeout=5).json()["data"]
+    assert [a["url"] for a in data["activeAlertmanagers"]] == ["http://alertmanager:9093/api/v2/alerts"]
+
+
+def test_05_up_again_changes_nothing(stack):
+    import docker
+
+    client = docker.from_env()
+    before = {c.name: (c.id, c.attrs["State"]["StartedAt"])
+              for c in client.containers.list(filters={"label": f"com.docker.compose.project={stack['project']}"})}
+    result = stackctl(stack["file"], "up")
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout
+    after = {c.name: (c.id, c.attrs["State"]["StartedAt"])
+             for c in client.containers.list(filters={"label": f"com.docker.compose.project={stack['project']}"})}
+    assert after == before
+
+
+def test_06_stopped_container_makes_status_fail_and_name_it(stack):
+    import docker
+
+    client = docker.from_env()
+    (container,) = client.containers.list(filters={"label": [f"com.docker.compose.project={stack['project']}",
+                                                              "com.docker.compose.service=node-exporter"]})
+    container.stop(timeout=5)
+    result = stackctl(stack["file"], "status", "--json")
+    assert result.returncode == 1
+    rows = {row["service"]: row for row in json.loads(result.stdout)["services"]}
+    assert rows["node-exporter"]["phase"] == "failed" and rows["node-exporter"]["state"] == "exited"
+    assert rows["prometheus"]["phase"] == "ready"
+    human = stackctl(stack["file"], "status")
+    assert human.returncode == 1 and "node-exporter is exited" in human.stderr
+    # up repairs it and waits for health again.
+    repaired = stackctl(stack["file"], "up", "--timeout", "60")
+    assert repaired.returncode == 0, repaired.stderr
+    assert stackctl(stack["file"], "status").returncode == 0
+
+
+def test_07_down_then_up_keeps_data(stack):
+    silence = {
+        "matchers": [{"name": "alertname", "value": "SmokeTest", "isRegex": False}],
+        "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "smoke-test", "comment": "must survive down/up",
+    }
+    response = requests.post(f"{stack['alertmanager']}/api/v2/silences", json=silence, timeout=5)
+    assert response.status_code == 200, response.text
+    silence_id = response.json()["silenceID"]
+    down = stackctl(stack["file"], "down")
+    assert down.returncode == 0, down.stderr
+    assert "data volumes kept" in down.stdout
+    import docker
+
+    client = docker.from_env()
+    assert not client.containers.list(all=True, filters={"label": f"com.docker.compose.project={stack['project']}"})
+    up = stackctl(stack["file"], "up", "--timeout", "120")
+    assert up.returncode == 0, up.stderr
+    silences = requests.get(f"{stack['alertmanager']}/api/v2/silences", timeout=5).json()
+    assert silence_id in {s["id"] for s in silences if s["status"]["state"] == "active"}
+
+
+def test_08_down_volumes_yes_removes_data(stack):
+    import docker
+
+    client = docker.from_env()
+    label = f"com.docker.compose.project={stack['project']}"
+    assert client.volumes.list(filters={"label": label})
+    refused = stackctl(stack["file"], "down", "--volumes")  # no terminal, no --yes: refuses, deletes nothing
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert client.volumes.list(filters={"label": label})
+    result = stackctl(stack["file"], "down", "--volumes", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not client.volumes.list(filters={"label": label})
+    assert not client.containers.list(all=True, filters={"label": label})
+
+
+def test_broken_service_makes_up_fail_naming_it_with_its_log(tmp_path, local_images):
+    """An image that cannot run the rendered command: up must stop waiting, name the service, show its log."""
+    import docker
+
+    client = docker.from_env()
+    # Alertmanager's binary tagged as a Prometheus version: it rejects Prometheus's flags and exits.
+    broken = "local/prometheus-broken:2.42.0"
+    client.images.get(local_images["alertmanager"]).tag(broken)
+    stack_file = write_stack(tmp_path, f"smoke-broken-{uuid.uuid4().hex[:6]}", local_images,
+                             services={"prometheus": {"image": broken}})
+    try:
+        result = stackctl(stack_file, "up", "--timeout", "90")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "not healthy: prometheus" in result.stderr
+        assert "last 30 log lines of prometheus" in result.stderr
+        assert "storage.tsdb.path" in result.stderr  # alertmanager's complaint about the unknown flag
+    finally:
+        force_down(stack_file)
+        client.images.remove(broken, noprune=True)
+
+
+def test_commands_say_clearly_when_the_engine_is_unreachable(tmp_path, local_images):
+    stack_file = write_stack(tmp_path, "smoke-noengine", local_images)
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    for args in (["status"], ["up", "--timeout", "5"], ["logs"], ["down"]):
+        if args == ["logs"] or args == ["down"]:
+            assert stackctl(stack_file, "render").returncode == 0
+        result = subprocess.run([sys.executable, "-m", "stackctl", "-f", str(stack_file), *args], capture_output=True,
+                                text=True, env=env, timeout=60)
+        assert result.returncode == 3, (args, result.stderr)
+        assert "cannot reach the Docker engine" in result.stderr
+        assert "Traceback" not in result.stderr
