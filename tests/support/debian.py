@@ -47,6 +47,12 @@ def extract_package(name: str) -> Path:
         result = subprocess.run(
             ["apt-get", "download", name], cwd=download_dir, capture_output=True, text=True
         )
+        if result.returncode != 0 and os.geteuid() == 0:
+            # A fresh machine has no package lists yet: fetch them once and try again.
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True)
+            result = subprocess.run(
+                ["apt-get", "download", name], cwd=download_dir, capture_output=True, text=True
+            )
         if result.returncode != 0:
             raise RuntimeError(
                 f"apt-get download {name} failed (exit {result.returncode}); run 'apt-get update' first?\n"

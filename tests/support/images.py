@@ -414,12 +414,32 @@ def ensure_images(services: Iterable[str] = LOCAL_IMAGES, force: bool = False) -
     return {service: ensure_image(service, force) for service in services}
 
 
+# The services with a local image, keyed by their stack.yaml name; Grafana has no Debian package here.
+LOCAL_STACK_SERVICES = {"prometheus": "prometheus", "alertmanager": "alertmanager", "node_exporter": "node-exporter"}
+
+
+def write_local_stack(path: Path) -> int:
+    """A stack file for machines without a registry: the metrics preset through per-service image overrides."""
+    tags = ensure_images(LOCAL_STACK_SERVICES.values())
+    services = {key: {"image": tags[name]} for key, name in LOCAL_STACK_SERVICES.items()}
+    services["grafana"] = {"enabled": False}
+    header = ("# Written by `make up-local`: the metrics services from images built out of Debian packages\n"
+              "# (no registry needed). Grafana has no local image, so it is off. Edit freely.\n")
+    path.write_text(header + json.dumps({"preset": "metrics", "services": services}, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("services", nargs="*", metavar="SERVICE", help=f"default: all ({', '.join(LOCAL_IMAGES)})")
     parser.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of lines")
+    parser.add_argument("--write-stack", metavar="PATH",
+                        help="build the metrics images and write a stack file that uses them (no registry needed)")
     args = parser.parse_args(argv)
+    if args.write_stack:
+        return write_local_stack(Path(args.write_stack))
     unknown = [service for service in args.services if service not in LOCAL_IMAGES]
     if unknown:
         parser.error(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(LOCAL_IMAGES)}")
