@@ -172,6 +172,28 @@ def test_05_up_again_changes_nothing(stack):
     assert after == before
 
 
+def container_ids(project: str) -> dict[str, str]:
+    import docker
+
+    found = docker.from_env().containers.list(filters={"label": f"com.docker.compose.project={project}"})
+    return {c.labels["com.docker.compose.service"]: c.id for c in found}
+
+
+def test_05b_a_stack_change_recreates_only_the_affected_service(stack):
+    before = container_ids(stack["project"])
+    data = yaml.safe_load(stack["file"].read_text())
+    data["services"]["prometheus"]["evaluation_interval"] = "3s"  # only prometheus.yml changes
+    stack["file"].write_text(yaml.safe_dump(data))
+    result = stackctl(stack["file"], "up", "--timeout", "120")
+    assert result.returncode == 0, result.stderr
+    after = container_ids(stack["project"])
+    assert after["prometheus"] != before["prometheus"]
+    assert after["alertmanager"] == before["alertmanager"]
+    assert after["node-exporter"] == before["node-exporter"]
+    config = requests.get(f"{stack['prometheus']}/api/v1/status/config", timeout=5).json()["data"]["yaml"]
+    assert "evaluation_interval: 3s" in config
+
+
 def test_06_stopped_container_makes_status_fail_and_name_it(stack):
     import docker
 
