@@ -17,14 +17,16 @@ import yaml
 
 from stackctl import catalog
 from stackctl.errors import ConfigError, StackError
+from stackctl.provisioning import AlertingConfig, RulesConfig
 from stackctl.schema import SchemaError, build, closest, format_path
 from stackctl.versions import ImageRef, Version, with_mirror
 
 SCHEMA_VERSION = 1
 DEFAULT_FILE = "stack.yaml"
 ENV_PREFIX = "STACKCTL_"
-# STACKCTL_* variables that are options of the CLI, not config overrides.
-ENV_RESERVED = {"FILE", "DEBUG", "NO_COLOR", "STATE_DIR"}
+# STACKCTL_* variables that are options of the CLI, not config overrides. REQUIRE_ALL and DEV_CACHE belong to the
+# test tooling (.ci/run exports STACKCTL_REQUIRE_ALL=1; tests/support/debian.py reads STACKCTL_DEV_CACHE).
+ENV_RESERVED = {"FILE", "DEBUG", "NO_COLOR", "REQUIRE_ALL", "DEV_CACHE"}
 
 # Prometheus durations: units largest first, each at most once ("1h30m", not "30m1h").
 _DURATION = re.compile(r"^(?=\d)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
@@ -104,11 +106,16 @@ class ElasticsearchConfig(ServiceConfig):
     heap: str = "512m"  # JVM heap; keep it about half of `memory`
     cluster_name: str = "stackctl"
     extra_java_opts: str = ""  # appended to ES_JAVA_OPTS, e.g. -XX:UseSVE=0 on some Apple arm64 chips
+    log_retention: str = "7d"  # logs-stackctl-* data is deleted after this (Elasticsearch time units: d, h, m, s)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not _JVM_HEAP.match(self.heap):
             raise SchemaError(("heap",), f"must be a JVM heap size like 512m or 1g (got {self.heap!r})")
+        if not re.match(r"^[A-Za-z0-9_:=.+/ -]*$", self.extra_java_opts):
+            raise SchemaError(("extra_java_opts",), "may hold only JVM options like -XX:UseSVE=0 (no quotes or $)")
+        if not re.match(r"^\d+(d|h|m|s)$", self.log_retention):
+            raise SchemaError(("log_retention",), f"must be an Elasticsearch duration like 7d or 12h (got {self.log_retention!r})")
 
 
 @dataclass
@@ -219,8 +226,8 @@ class StackConfig:
     services: Services = field(default_factory=Services)
     scrape_targets: list[ScrapeTarget] = field(default_factory=list)
     # Filled by later features; accepted now so files written for them load.
-    alerting: dict[str, Any] = field(default_factory=dict)
-    rules: dict[str, Any] = field(default_factory=dict)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
     backup: dict[str, Any] = field(default_factory=dict)
     verify: dict[str, Any] = field(default_factory=dict)
 
@@ -235,7 +242,7 @@ class StackConfig:
         if not re.match(r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+$", self.bind_address):
             raise SchemaError(("bind_address",), f"must be an IP address (got {self.bind_address!r})")
         if self.registry_mirror and ("://" in self.registry_mirror or " " in self.registry_mirror):
-            raise SchemaError(("registry_mirror",), "must be a registry host[:port][/path] without a scheme")
+            raise SchemaError(("registry_mirror",), "must be a registry host, host:port or host:port/path, without a scheme")
         jobs = [t.job for t in self.scrape_targets]
         for i, job in enumerate(jobs):
             if job in jobs[:i] or job in {s.key for s in catalog.CATALOG} | {s.name for s in catalog.CATALOG}:
@@ -377,8 +384,11 @@ def _apply_override(data: dict, path: tuple, value: Any, origin: str) -> None:
 
 
 def load_config(data: dict, source: str, lines: dict[tuple, int] | None = None,
-                environ: dict[str, str] | None = None, sets: list[str] | None = None) -> StackConfig:
-    """Merge environment and --set overrides into the parsed file data and build the typed config."""
+                environ: dict[str, str] | None = None, sets: list[str] | None = None,
+                origins_out: dict[tuple, str] | None = None) -> StackConfig:
+    """Merge environment and --set overrides into the parsed file data and build the typed config.
+
+    `origins_out`, when given, receives the key paths set by overrides and where each came from."""
     lines = lines or {}
     origins: dict[tuple, str] = {}
     for name, path, value in env_overrides(dict(os.environ if environ is None else environ)):
@@ -389,23 +399,44 @@ def load_config(data: dict, source: str, lines: dict[tuple, int] | None = None,
         if not sep or not key:
             raise StackError(f"--set takes KEY=VALUE with a dotted key, e.g. services.grafana.port=3001 (got {item!r})")
         path = tuple(key.split("."))
-        _apply_override(data, path, yaml.safe_load(raw) if raw else "", f"--set {item}")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        _apply_override(data, path, value, f"--set {item}")
         origins[path] = f"--set {item}"
+    if origins_out is not None:
+        origins_out.update(origins)
     try:
         return build(StackConfig, data)
     except SchemaError as error:
-        origin = next((o for p, o in origins.items() if error.path[: len(p)] == p), None)
+        origin = _origin_for(origins, error.path)
         raise ConfigError(origin or source, format_path(error.path), error.problem,
                           line=None if origin else _line_for(lines, error.path), hint=error.hint) from None
 
 
-def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = None) -> Stack:
+def _origin_for(origins: dict[tuple, str], path: tuple) -> str | None:
+    """The environment variable or --set option that set `path`, a mapping around it or a key inside it."""
+    for set_path, origin in reversed(list(origins.items())):
+        if path[: len(set_path)] == set_path or set_path[: len(path)] == path:
+            return origin
+    return None
+
+
+def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = None,
+            origins: dict[tuple, str] | None = None) -> Stack:
     """Decide everything the catalog leaves open: which services run, images, versions, host ports."""
     source = str(file)
     lines = lines or {}
+    origins = origins or {}
 
     def fail(path: tuple, problem: str, hint: str = "") -> ConfigError:
-        return ConfigError(source, format_path(path), problem, line=_line_for(lines, path), hint=hint)
+        origin = _origin_for(origins, path)
+        return ConfigError(origin or source, format_path(path), problem,
+                           line=None if origin else _line_for(lines, path), hint=hint)
+
+    def user_set(path: tuple) -> bool:
+        return path in lines or _origin_for(origins, path) is not None
 
     preset = set(catalog.PRESETS[config.preset])
     enabled = {
@@ -415,11 +446,13 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
     for key in sorted(enabled):
         for needed in catalog.SERVICES[key].requires:
             if needed not in enabled:
-                raise fail(("services", key, "enabled"), f"{key} needs {needed}, which is disabled",
+                # Point at what the user wrote: the dependent's `enabled`, else the switch that turned `needed` off.
+                blame = key if config.services.get(key).enabled is not None else needed
+                raise fail(("services", blame, "enabled"), f"{key} needs {needed}, which is disabled",
                            f"enable services.{needed} or disable services.{key}")
     warnings: list[str] = []
     resolved: dict[str, ResolvedService] = {}
-    used_ports: dict[int, str] = {}
+    used_ports: dict[int, tuple[str, tuple]] = {}
     for spec in catalog.CATALOG:
         parent = spec.part_of or spec.key
         if parent not in enabled:
@@ -443,6 +476,8 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
             raise fail(path + ("image",), problem)
         host_ports: dict[str, int] = {}
         if own:
+            if settings.port is not None and not (spec.primary_port and spec.primary_port.host):
+                raise fail(path + ("port",), f"{spec.key} publishes no port on the host")
             names = {p.name for p in spec.ports if p.host is not None}
             for name in settings.ports:
                 if name not in names or (spec.primary_port and name == spec.primary_port.name):
@@ -458,9 +493,13 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
                 host = settings.port if is_primary and settings.port else settings.ports.get(port.name, port.host)
                 key_path = path + (("port",) if is_primary else ("ports", port.name))
                 if host in used_ports:
-                    raise fail(key_path, f"host port {host} is already used by {used_ports[host]}",
+                    other, other_path = used_ports[host]
+                    if not user_set(key_path) and user_set(other_path):  # blame the port the user chose
+                        raise fail(other_path, f"host port {host} is already used by {spec.key} ({port.name})",
+                                   "give one of them another port")
+                    raise fail(key_path, f"host port {host} is already used by {other}",
                                "give one of them another port")
-                used_ports[host] = f"{spec.key} ({port.name})"
+                used_ports[host] = (f"{spec.key} ({port.name})", key_path)
                 host_ports[port.name] = host
         resolved[spec.key] = ResolvedService(
             spec=spec, settings=settings, image=image, version=version, host_ports=host_ports,
@@ -498,5 +537,6 @@ def load_stack(file: Path, environ: dict[str, str] | None = None, sets: list[str
         except (OSError, UnicodeDecodeError) as error:
             raise StackError(f"{file}: cannot read the stack file: {error}") from None
         data, lines = parse_yaml(text, str(file))
-    config = load_config(data, str(file), lines, environ, sets)
-    return resolve(config, file.absolute(), lines)
+    origins: dict[tuple, str] = {}
+    config = load_config(data, str(file), lines, environ, sets, origins_out=origins)
+    return resolve(config, file.absolute(), lines, origins)
