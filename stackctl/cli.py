@@ -300,7 +300,24 @@ def up(
         bad = [s.service for s in statuses if s.phase != lifecycle.READY]
         message = (f"timed out after {timeout:.0f}s waiting for " if timed_out else "not healthy: ") + ", ".join(bad)
         raise StackError(message, details=_explain_failure(engine, statuses), exit_code=1)
+    if stack.enabled("kibana") and not only:
+        _ensure_kibana_data_view(stack)
     _print_statuses(statuses, as_json, f"stack is up: {len(statuses)} services ready. Open them with 'stackctl urls'.")
+
+
+def _ensure_kibana_data_view(stack) -> None:
+    """Kibana is up only after the setup job ran, so its logs data view is made here (idempotent: fixed id)."""
+    from stackctl import http
+    from stackctl.lifecycle import host_url
+    from stackctl.secrets import SecretStore
+
+    try:
+        http.kibana_ensure_data_view(host_url(stack, "kibana"), "elastic",
+                                     SecretStore.for_stack(stack).read("elastic_password"))
+    except StackError as error:  # Kibana reports healthy while degraded: warn, the stack itself is up
+        from rich.markup import escape
+
+        err.print(f"[yellow]warning:[/] could not create the Kibana data view for logs-*: {escape(error.message)}")
 
 
 def _print_statuses(statuses, as_json: bool, message: str) -> None:
@@ -437,8 +454,14 @@ def doctor(
         raise typer.Exit(1)
 
 
+from stackctl.cli_secrets import secrets_app  # noqa: E402  (a sub-app registered after the commands)
+app.add_typer(secrets_app, name="secrets")
+
+
 def main() -> None:
     """Console entry point: one error type in, one message and exit code out."""
+    from rich.markup import escape
+
     debug = "--debug" in sys.argv or bool(os.environ.get("STACKCTL_DEBUG"))
     try:
         # Without standalone mode click returns a command's typer.Exit code instead of exiting.
@@ -446,25 +469,21 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except StackError as error:
-        err.print(f"[red]error:[/] {error.message}", markup=True)
+        err.print(f"[red]error:[/] {escape(error.message)}")
         if error.details:
             err.print(error.details, markup=False)
         sys.exit(error.exit_code)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except typer.Abort:
-        err.print("aborted")
+    except (typer.Exit, typer.Abort, KeyboardInterrupt) as stop:
+        if isinstance(stop, typer.Exit):
+            sys.exit(stop.exit_code)
+        err.print("aborted" if isinstance(stop, typer.Abort) else "interrupted")
         sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as error:  # a bug: say so plainly, traceback only on request
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
+    except Exception as error:  # usage errors (typer's own click copy), else a bug
+        if hasattr(error, "show") and hasattr(error, "exit_code"):  # a click UsageError / ClickException
             error.show()
             sys.exit(error.exit_code)
         if debug:
             raise
-        err.print(f"[red]internal error:[/] {type(error).__name__}: {error} (run with --debug for the traceback)")
+        err.print(f"[red]internal error:[/] {escape(f'{type(error).__name__}: {error}')} "
+                  "(run with --debug for the traceback)")
         sys.exit(70)

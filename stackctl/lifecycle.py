@@ -31,15 +31,30 @@ class ServiceStatus:
         return asdict(self)
 
 
+def host_url(stack: Stack, key: str, port: str | None = None) -> str:
+    """http://host:port of a service's published port as seen from this machine (bind address, 0.0.0.0 -> loopback)."""
+    from stackctl.catalog import SERVICES
+    from stackctl.errors import StackError
+
+    svc = stack.services.get(key)
+    if svc is None:
+        raise StackError(f"{SERVICES[key].title} is not enabled in {stack.file}")
+    name = port or (svc.spec.primary_port.name if svc.spec.primary_port else "")
+    if name not in svc.host_ports:
+        raise StackError(f"{svc.name} does not publish its {name or 'API'} port on the host, so stackctl cannot "
+                         "reach its API")
+    host = stack.config.bind_address
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{svc.host_ports[name]}"
+
+
 def probe_url(stack: Stack, svc: ResolvedService) -> str | None:
     """The host URL of a service's external readiness probe (images without an HTTP client inside)."""
     probe = svc.spec.probe
     if probe is None or probe.port not in svc.host_ports:
         return None
-    host = stack.config.bind_address
-    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{svc.host_ports[probe.port]}{probe.path}"
+    return host_url(stack, svc.key, probe.port) + probe.path
 
 
 def evaluate(svc: ResolvedService, container: ContainerInfo | None, probe_ok: bool | None = None,

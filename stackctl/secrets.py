@@ -7,6 +7,7 @@ environment variable that only the `docker compose` subprocess sees, and injects
 
 from __future__ import annotations
 
+import os
 import secrets as _random
 import string
 import time
@@ -19,6 +20,10 @@ from stackctl.errors import StackError
 from stackctl.fs import atomic_write, ensure_private_dir
 
 ENV_PREFIX = "STACK_SECRET_"  # not STACKCTL_: those are config overrides
+# Side files of a rotation in progress, next to the secret (0600 too): the new value before the service has it,
+# the old value until the consumers were recreated with the new one.
+NEXT_SUFFIX = ".next"
+PREVIOUS_SUFFIX = ".previous"
 _ALPHABET = string.ascii_letters + string.digits  # safe unquoted in YAML, shell, URLs and Logstash ${VAR}
 
 
@@ -67,6 +72,31 @@ class SecretStore:
     def age_seconds(self, name: str) -> float:
         return time.time() - self.path(name).stat().st_mtime
 
+    def mode(self, name: str) -> int | None:
+        """Permission bits of the secret's file (None when it is missing)."""
+        try:
+            return self.path(name).stat().st_mode & 0o777
+        except FileNotFoundError:
+            return None
+
+    # --- rotation side files ---------------------------------------------------------------------------------
+
+    def side_path(self, name: str, suffix: str) -> Path:
+        return self.root / (name + suffix)
+
+    def read_side(self, name: str, suffix: str) -> str | None:
+        try:
+            return self.side_path(name, suffix).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+
+    def write_side(self, name: str, suffix: str, value: str) -> None:
+        self._prepare()
+        atomic_write(self.side_path(name, suffix), value.encode(), mode=0o600)
+
+    def remove_side(self, name: str, suffix: str) -> None:
+        self.side_path(name, suffix).unlink(missing_ok=True)
+
     def _prepare(self) -> None:
         state = self.root.parent
         ensure_private_dir(state)
@@ -87,3 +117,70 @@ class SecretStore:
     def compose_env(self, stack: Stack) -> dict[str, str]:
         """Environment for the docker compose subprocess: one variable per secret the stack uses."""
         return {env_name(name): self.read(name) for name in required_secrets(stack)}
+
+
+# --- inventory (for `stackctl secrets list`) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretEntry:
+    """What `secrets list` shows about one secret: where it comes from, who reads it, whether it is there. Never
+    its value."""
+
+    name: str
+    origin: str  # "generated": made once by stackctl into the state dir | "user": supplied from a file or variable
+    kind: str | None  # password | key32 for generated secrets
+    used_by: tuple[str, ...]  # compose names of this stack's services reading /run/secrets/<name>
+    present: bool
+    age_seconds: float | None  # since the file was last written (None: no file)
+    source: str  # the file or variable holding the value
+    mode: str | None = None  # permission bits of a stored secret's file, e.g. "0600"
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name, "origin": self.origin, "kind": self.kind, "used_by": list(self.used_by),
+            "present": self.present, "age_seconds": None if self.age_seconds is None else round(self.age_seconds),
+            "source": self.source, "mode": self.mode,
+        }
+
+
+def user_supplied(stack: Stack) -> dict:
+    """The stack's user-supplied secrets by name (`{from_file: PATH}` / `{from_env: VAR}` in stack.yaml)."""
+    from stackctl import provisioning
+
+    finder = getattr(provisioning, "user_secrets", None)
+    return dict(finder(stack.config)) if finder is not None else {}
+
+
+def inventory(stack: Stack, store: SecretStore, environ: dict[str, str] | None = None) -> list[SecretEntry]:
+    """Every secret this stack uses: generated ones (state dir) first, then user-supplied ones."""
+    environ = dict(os.environ if environ is None else environ)
+    entries = []
+    for name, spec in required_secrets(stack).items():
+        users = tuple(svc.name for svc in stack.services.values() if any(use.name == name for use in svc.secrets))
+        present = store.exists(name)
+        mode = store.mode(name)
+        entries.append(SecretEntry(
+            name=name, origin="generated" if spec.generate else "user", kind=spec.generate, used_by=users,
+            present=present, age_seconds=store.age_seconds(name) if present else None, source=str(store.path(name)),
+            mode=None if mode is None else f"{mode:04o}",
+        ))
+    known = {entry.name for entry in entries}
+    for name, secret in user_supplied(stack).items():
+        if name in known:
+            continue
+        users = tuple(svc.name for svc in stack.services.values() if any(use.name == name for use in svc.secrets))
+        if not users and "alertmanager" in stack.services:
+            users = (stack.services["alertmanager"].name,)  # receivers' secrets are Alertmanager's
+        path = secret.path(stack.file.parent)
+        if path is not None:
+            present = path.is_file()
+            age = time.time() - path.stat().st_mtime if present else None
+            source = f"file {path}"
+        else:
+            present = bool(environ.get(secret.from_env or ""))
+            age = None
+            source = f"environment variable {secret.from_env}"
+        entries.append(SecretEntry(name=name, origin="user", kind=None, used_by=users, present=present,
+                                   age_seconds=age, source=source))
+    return entries

@@ -1,0 +1,292 @@
+"""FAKE: a small stand-in following Elasticsearch's documented API, not the real service.
+
+Only what stackctl calls: the security API (`GET /_security/_authenticate`, `POST|PUT /_security/user/<u>/_password`,
+`PUT|POST|GET /_security/user/<u>`, `PUT|POST|GET /_security/role/<r>`), ILM policies (`PUT|GET /_ilm/policy/<p>`)
+and composable index templates (`PUT|GET /_index_template/<t>`), with the response and error shapes of the
+Elasticsearch 8/9 reference. Every call needs Basic auth of a known user (401 otherwise); security, ILM and template
+management need the `superuser` role (403 otherwise), except a user changing its own password.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from tests.fakes.server import DropConnection, FakeServer, Reply, Request
+
+RESERVED_USERS = ("elastic", "kibana_system", "logstash_system", "beats_system", "apm_system",
+                  "remote_monitoring_user")
+MAPPING_TYPES = {"date", "date_nanos", "text", "keyword", "constant_keyword", "wildcard", "long", "integer", "short",
+                 "byte", "double", "float", "half_float", "scaled_float", "boolean", "ip", "object", "nested",
+                 "flattened", "match_only_text", "geo_point", "unsigned_long"}
+ILM_PHASES = ("hot", "warm", "cold", "frozen", "delete")
+TIME_VALUE = re.compile(r"^\d+(d|h|m|s|ms|micros|nanos)$")
+BYTE_SIZE = re.compile(r"^\d+(b|kb|mb|gb|tb|pb)$")
+
+
+@dataclass
+class Failure:
+    """Make the next `times` matching calls fail: answer `status`, or drop the connection (status None), after
+    applying the call first when `apply` is set (an answer lost on the way back)."""
+
+    status: int | None
+    times: int = 1
+    apply: bool = False
+
+
+def _error(status: int, kind: str, reason: str, headers: dict | None = None) -> Reply:
+    cause = {"type": kind, "reason": reason}
+    return Reply(status, {"error": {"root_cause": [cause], **cause}, "status": status}, headers or {})
+
+
+class FakeElasticsearch(FakeServer):
+    def __init__(self, elastic_password: str) -> None:
+        super().__init__()
+        self.users: dict[str, dict] = {"elastic": {"password": elastic_password, "roles": ["superuser"]}}
+        for name in RESERVED_USERS[1:]:
+            self.users[name] = {"password": None, "roles": [name]}  # bootstrap: no usable password until set
+        self.roles: dict[str, dict] = {}
+        self.policies: dict[str, dict] = {}
+        # The built-in `logs` template (priority 100) is there from the start, as in a real cluster.
+        self.templates: dict[str, dict] = {
+            "logs": {"index_patterns": ["logs-*-*"], "data_stream": {}, "priority": 100,
+                     "composed_of": ["logs@mappings", "logs@settings"]},
+        }
+        self.failures: dict[tuple[str, str], Failure] = {}
+        self.unhandled: list[str] = []
+
+    # --- test helpers ---------------------------------------------------------------------------------------
+
+    def fail(self, method: str, path: str, status: int | None, times: int = 1, apply: bool = False) -> None:
+        self.failures[(method, path)] = Failure(status, times, apply)
+
+    def password_of(self, user: str) -> str | None:
+        return self.users.get(user, {}).get("password")
+
+    def state(self) -> dict:
+        """Everything the setup job manages, for comparing runs."""
+        return copy.deepcopy({"users": self.users, "roles": self.roles, "policies": self.policies,
+                              "templates": self.templates})
+
+    def calls(self, method: str | None = None, prefix: str = "") -> list[Request]:
+        return [r for r in self.requests if (method is None or r.method == method) and r.path.startswith(prefix)]
+
+    # --- the API ----------------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        user = self._authenticate(request)
+        if user is None:
+            return _error(401, "security_exception",
+                          f"unable to authenticate user [{request.user or ''}] for REST request [{request.path}]",
+                          {"WWW-Authenticate": 'Basic realm="security", charset="UTF-8"'})
+        failure = self.failures.get((request.method, request.path))
+        if failure is not None and failure.times > 0:
+            failure.times -= 1
+            if failure.apply:
+                self._route(request, user)
+            if failure.status is None:
+                raise DropConnection()
+            return _error(failure.status, "exception", "injected failure")
+        return self._route(request, user)
+
+    def _authenticate(self, request: Request) -> str | None:
+        if request.auth is None:
+            return None
+        name, password = request.auth
+        known = self.users.get(name)
+        if known is None or known["password"] is None or known["password"] != password:
+            return None
+        return name
+
+    def _superuser(self, user: str) -> bool:
+        return "superuser" in self.users[user]["roles"]
+
+    def _route(self, request: Request, user: str) -> Reply:
+        method, parts = request.method, request.path.strip("/").split("/")
+        if parts == ["_security", "_authenticate"] and method == "GET":
+            return Reply(200, {"username": user, "roles": self.users[user]["roles"], "enabled": True,
+                               "authentication_realm": {"name": "reserved" if user in RESERVED_USERS else "default_native",
+                                                        "type": "reserved" if user in RESERVED_USERS else "native"},
+                               "authentication_type": "realm"})
+        if len(parts) == 4 and parts[:2] == ["_security", "user"] and parts[3] == "_password" and method in ("POST", "PUT"):
+            return self._change_password(request, user, parts[2])
+        if not self._superuser(user):
+            return _error(403, "security_exception",
+                          f"action [{request.path}] is unauthorized for user [{user}] with effective roles "
+                          f"[{','.join(self.users[user]['roles'])}]")
+        if len(parts) == 3 and parts[:2] == ["_security", "user"]:
+            return self._user(request, parts[2])
+        if len(parts) == 3 and parts[:2] == ["_security", "role"]:
+            return self._role(request, parts[2])
+        if len(parts) == 3 and parts[:2] == ["_ilm", "policy"]:
+            return self._policy(request, parts[2])
+        if len(parts) == 2 and parts[0] == "_index_template":
+            return self._template(request, parts[1])
+        self.unhandled.append(f"{method} {request.path}")
+        return Reply(400, {"error": f"no handler found for uri [{request.path}] and method [{method}]"})
+
+    def _body(self, request: Request) -> dict | Reply:
+        try:
+            body = request.json
+        except ValueError as error:
+            return _error(400, "parse_exception", f"request body is not valid JSON: {error}")
+        if not isinstance(body, dict):
+            return _error(400, "parse_exception", "request body is required")
+        return body
+
+    def _change_password(self, request: Request, user: str, target: str) -> Reply:
+        if target != user and not self._superuser(user):
+            return _error(403, "security_exception",
+                          f"action [cluster:admin/xpack/security/user/change_password] is unauthorized for user [{user}]")
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        password = body.get("password")
+        if not isinstance(password, str) or len(password) < 6:
+            return _error(400, "validation_exception",
+                          "Validation Failed: 1: passwords must be at least [6] characters long;")
+        if target not in self.users:
+            return _error(400, "validation_exception",
+                          "Validation Failed: 1: user must exist in order to change password;")
+        self.users[target]["password"] = password
+        return Reply(200, {})
+
+    def _user(self, request: Request, name: str) -> Reply:
+        if request.method == "GET":
+            if name not in self.users:
+                return Reply(404, {})
+            shown = {k: v for k, v in self.users[name].items() if k != "password"}
+            return Reply(200, {name: {"username": name, "enabled": True, **shown}})
+        if request.method not in ("PUT", "POST"):
+            return Reply(405, {"error": "method not allowed"})
+        if name in RESERVED_USERS:
+            return _error(400, "validation_exception",
+                          f"Validation Failed: 1: Username [{name}] is reserved and may not be used.;")
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        created = name not in self.users
+        password = body.get("password")
+        if created and not password:
+            return _error(400, "validation_exception", "Validation Failed: 1: password must be specified unless "
+                                                       "you are updating an existing user;")
+        if password is not None and (not isinstance(password, str) or len(password) < 6):
+            return _error(400, "validation_exception",
+                          "Validation Failed: 1: passwords must be at least [6] characters long;")
+        roles = body.get("roles")
+        if not isinstance(roles, list):
+            return _error(400, "parse_exception", "failed to parse user: [roles] must be a list of role names")
+        record = {k: v for k, v in body.items() if k != "password"}
+        record["password"] = password if password is not None else self.users[name]["password"]
+        self.users[name] = record
+        return Reply(200, {"created": created})
+
+    def _role(self, request: Request, name: str) -> Reply:
+        if request.method == "GET":
+            return Reply(200, {name: self.roles[name]}) if name in self.roles else Reply(404, {})
+        if request.method not in ("PUT", "POST"):
+            return Reply(405, {"error": "method not allowed"})
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        for entry in body.get("indices", []):
+            if not entry.get("names") or not entry.get("privileges"):
+                return _error(400, "parse_exception", f"failed to parse indices privileges for role [{name}]")
+        created = name not in self.roles
+        self.roles[name] = body
+        return Reply(200, {"role": {"created": created}})
+
+    def _policy(self, request: Request, name: str) -> Reply:
+        if request.method == "GET":
+            if name not in self.policies:
+                return _error(404, "resource_not_found_exception", f"Lifecycle policy not found: {name}")
+            return Reply(200, {name: self.policies[name]})
+        if request.method != "PUT":
+            return Reply(405, {"error": "method not allowed"})
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        policy = body.get("policy")
+        if not isinstance(policy, dict) or not isinstance(policy.get("phases"), dict):
+            return _error(400, "x_content_parse_exception", "[put_lifecycle_request] policy with phases is required")
+        for phase, spec in policy["phases"].items():
+            if phase not in ILM_PHASES:
+                return _error(400, "illegal_argument_exception", f"Timeseries lifecycle does not support phase [{phase}]")
+            min_age = spec.get("min_age", "0ms")
+            if not TIME_VALUE.match(str(min_age)):
+                return _error(400, "illegal_argument_exception",
+                              f"failed to parse setting [min_age] with value [{min_age}] as a time value")
+            rollover = spec.get("actions", {}).get("rollover")
+            if rollover is not None:
+                if not rollover:
+                    return _error(400, "illegal_argument_exception", "At least one rollover condition must be set.")
+                if "max_age" in rollover and not TIME_VALUE.match(rollover["max_age"]):
+                    return _error(400, "illegal_argument_exception", "invalid rollover max_age")
+                for key in ("max_size", "max_primary_shard_size"):
+                    if key in rollover and not BYTE_SIZE.match(rollover[key]):
+                        return _error(400, "illegal_argument_exception", f"invalid rollover {key}")
+        # An unchanged policy is a no-op in Elasticsearch: the version moves only when the definition changes.
+        existing = self.policies.get(name)
+        if existing is None or existing["policy"] != policy:
+            version = existing["version"] + 1 if existing else 1
+            self.policies[name] = {"version": version, "policy": policy}
+        return Reply(200, {"acknowledged": True})
+
+    def _template(self, request: Request, name: str) -> Reply:
+        if request.method == "GET":
+            if name not in self.templates:
+                return _error(404, "resource_not_found_exception", f"index template matching [{name}] not found")
+            return Reply(200, {"index_templates": [{"name": name, "index_template": self.templates[name]}]})
+        if request.method not in ("PUT", "POST"):
+            return Reply(405, {"error": "method not allowed"})
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        patterns = body.get("index_patterns")
+        if not isinstance(patterns, list) or not patterns:
+            return _error(400, "action_request_validation_exception",
+                          "Validation Failed: 1: index patterns are missing;")
+        priority = body.get("priority", 0)
+        if not isinstance(priority, int) or priority < 0:
+            return _error(400, "action_request_validation_exception", "Validation Failed: 1: priority must be >= 0;")
+        for component in body.get("composed_of", []):
+            return _error(400, "invalid_index_template_exception",
+                          f"index_template [{name}] invalid, cause [index template [{name}] specifies component "
+                          f"templates [{component}] that do not exist]")
+        for other, existing in self.templates.items():
+            if other != name and existing.get("priority", 0) == priority and _overlap(patterns, existing["index_patterns"]):
+                return _error(400, "illegal_argument_exception",
+                              f"index template [{name}] has index patterns {patterns} matching patterns from existing "
+                              f"templates [{other}] with patterns ({other} => {existing['index_patterns']}) that have "
+                              f"the same priority [{priority}], multiple index templates may not match during index "
+                              "creation, please use a different priority")
+        mappings = (body.get("template") or {}).get("mappings") or {}
+        problem = _check_mappings(mappings.get("properties") or {})
+        if problem:
+            return _error(400, "mapper_parsing_exception", problem)
+        self.templates[name] = body
+        return Reply(200, {"acknowledged": True})
+
+
+def _overlap(a: list[str], b: list[str]) -> bool:
+    """Could an index name match a pattern of both lists? (Literal prefixes compatible, as in Elasticsearch.)"""
+    for x in a:
+        for y in b:
+            px, py = x.split("*")[0], y.split("*")[0]
+            if fnmatch.fnmatch(x, y) or fnmatch.fnmatch(y, x) or px.startswith(py) or py.startswith(px):
+                return True
+    return False
+
+
+def _check_mappings(properties: dict, prefix: str = "") -> str:
+    for field_name, spec in properties.items():
+        path = prefix + field_name
+        if "properties" in spec:
+            problem = _check_mappings(spec["properties"], path + ".")
+            if problem:
+                return problem
+        elif spec.get("type") not in MAPPING_TYPES:
+            return f"No handler for type [{spec.get('type')}] declared on field [{path}]"
+    return ""
