@@ -192,7 +192,7 @@ def _keep_panels(panels: list, provisioned: set[str]) -> list:
     return kept
 
 
-def drop_dashboards_without_datasources(files: dict[str, bytes]) -> dict[str, bytes]:
+def drop_dashboards_without_datasources(files: dict[str, bytes], services: set[str]) -> dict[str, bytes]:
     """No dangling datasource: panels querying a datasource this stack does not provision are left out, and a
     dashboard left with no panel at all is left out. Untouched dashboards are copied byte for byte."""
     if DATASOURCES_FILE not in files:
@@ -202,6 +202,10 @@ def drop_dashboards_without_datasources(files: dict[str, bytes]) -> dict[str, by
     for path, data in files.items():
         if path.startswith("grafana/dashboards/") and path.endswith(".json"):
             dashboard = json.loads(data)
+            # A dashboard about one service says so with a tag "requires:<service>"; it goes when that one is off.
+            required = {t.split(":", 1)[1] for t in dashboard.get("tags") or [] if t.startswith("requires:")}
+            if not required <= services:
+                continue
             if not _datasource_uids(dashboard) <= provisioned:
                 panels = _keep_panels(dashboard.get("panels") or [], provisioned)
                 if not any(p.get("type") != "row" for p in panels) and not any(p.get("panels") for p in panels):
@@ -210,6 +214,11 @@ def drop_dashboards_without_datasources(files: dict[str, bytes]) -> dict[str, by
                 templating = dashboard.get("templating") or {}
                 variables = [v for v in templating.get("list") or [] if _datasource_uids(v) <= provisioned]
                 dashboard = {**dashboard, "panels": panels, "templating": {**templating, "list": variables}}
+                # ... and so may annotations (e.g. firing alerts from Prometheus): drop those.
+                if dashboard.get("annotations"):
+                    annotations = dashboard["annotations"]
+                    queries = [a for a in annotations.get("list") or [] if _datasource_uids(a) <= provisioned]
+                    dashboard["annotations"] = {**annotations, "list": queries}
                 data = (json.dumps(dashboard, indent=2, sort_keys=True) + "\n").encode()
         kept[path] = data
     return kept
@@ -314,7 +323,8 @@ def render_bundle(stack: Stack, bundle: Path | None = None) -> dict[str, bytes]:
     root = asset_root()
     env = template_env(root)
     context = template_context(stack, bundle)
-    files = drop_dashboards_without_datasources(render_service_files(stack, root, env, context))
+    files = drop_dashboards_without_datasources(
+        render_service_files(stack, root, env, context), {svc.name for svc in stack.services.values()})
     files[COMPOSE_FILE] = render_compose(stack, root, env, context, files)
     return dict(sorted(files.items()))
 
@@ -343,19 +353,22 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
     marker = out / INCOMPLETE
     interrupted = marker.exists()
     previous: dict[str, str] = {}
-    if manifest_path.exists() and not interrupted:
+    # After a crash the old manifest still lists what the last complete write left: trusted for removing stale
+    # files, never for skipping unchanged ones.
+    if manifest_path.exists():
         try:
             previous = json.loads(manifest_path.read_text())["files"]
         except (ValueError, KeyError, OSError):
             previous = {}
-    elif out.exists() and any(out.iterdir()) and not manifest_path.exists() and not interrupted:
+    elif out.exists() and any(out.iterdir()) and not interrupted:
         raise StackError(f"{out} exists and was not written by stackctl; choose another --out or remove it")
     atomic_write(marker, b"stackctl render in progress\n")
     written, unchanged = [], []
     for rel, data in plan.items():
         target = out / rel
         mode = 0o755 if rel.endswith(".sh") else 0o644
-        if previous.get(rel) == _digest(data) and target.is_file() and target.read_bytes() == data:
+        if (not interrupted and previous.get(rel) == _digest(data) and target.is_file()
+                and target.read_bytes() == data):
             unchanged.append(rel)
             continue
         atomic_write(target, data, mode=mode)
@@ -366,15 +379,20 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
         removed.append(rel)
     _remove_empty_dirs(out)
     manifest = {"files": {rel: _digest(data) for rel, data in plan.items()}}
-    atomic_write(manifest_path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    manifest_data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    if interrupted or not manifest_path.is_file() or manifest_path.read_bytes() != manifest_data:
+        atomic_write(manifest_path, manifest_data)
     marker.unlink()
     return WriteResult(tuple(written), tuple(unchanged), tuple(removed))
 
 
 def _remove_empty_dirs(out: Path) -> None:
-    for dirpath, dirnames, filenames in sorted(os.walk(out), key=lambda item: -len(item[0])):
-        if dirpath != str(out) and not dirnames and not filenames:
-            shutil.rmtree(dirpath, ignore_errors=True)
+    # Bottom-up, looking at each directory as it is now: a directory whose last subdirectory was just removed
+    # is empty too (a walk listed in advance still saw that subdirectory).
+    for dirpath, _, _ in os.walk(out, topdown=False):
+        path = Path(dirpath)
+        if path != out and not any(path.iterdir()):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def bundle_is_current(plan: dict[str, bytes], out: Path) -> bool:
