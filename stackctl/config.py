@@ -505,8 +505,12 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
             spec=spec, settings=settings, image=image, version=version, host_ports=host_ports,
             memory=(settings.memory if own and settings.memory else spec.memory),
         )
+    from stackctl.provisioning import user_secrets
+
     for key, svc in resolved.items():
         secrets = tuple(use for use in svc.spec.secrets if not use.when or use.when in resolved)
+        if key == "alertmanager":  # receivers' credentials, supplied by the user from a file or variable
+            secrets += tuple(catalog.SecretUse(name, generate=None) for name in user_secrets(config))
         resolved[key] = dataclasses.replace(svc, secrets=secrets)
     # Kibana and Logstash talk to Elasticsearch with the same major version only.
     if "elasticsearch" in resolved:

@@ -193,7 +193,6 @@ class SLO:
     service: str  # the Prometheus `job` whose requests count
     objective: float  # percent (99.9) or ratio (0.999)
     window: str = "30d"
-    description: str = ""
 
     def __post_init__(self) -> None:
         if not _SLO_NAME.match(self.name):

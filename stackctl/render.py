@@ -224,6 +224,22 @@ def drop_dashboards_without_datasources(files: dict[str, bytes], services: set[s
     return kept
 
 
+RULES_DIR = "configs/prometheus/rules/"
+
+
+def keep_runbooks_of_rendered_alerts(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The bundle carries the runbooks of the alerts it renders (and the index), not those of disabled services."""
+    alerts = {
+        rule["alert"]
+        for path, data in files.items() if path.startswith(RULES_DIR) and path.endswith(".yml")
+        for group in (yaml.safe_load(data) or {}).get("groups") or []
+        for rule in group.get("rules") or [] if "alert" in rule
+    }
+    return {path: data for path, data in files.items()
+            if not (path.startswith("runbooks/") and path.endswith(".md") and path != "runbooks/README.md")
+            or path[len("runbooks/"):-len(".md")] in alerts}
+
+
 def _config_hash(files: dict[str, bytes], key: str) -> str:
     """Hash of a service's rendered config files: a compose label, so changing them recreates the service."""
     digest = hashlib.sha256()
@@ -323,8 +339,8 @@ def render_bundle(stack: Stack, bundle: Path | None = None) -> dict[str, bytes]:
     root = asset_root()
     env = template_env(root)
     context = template_context(stack, bundle)
-    files = drop_dashboards_without_datasources(
-        render_service_files(stack, root, env, context), {svc.name for svc in stack.services.values()})
+    files = keep_runbooks_of_rendered_alerts(drop_dashboards_without_datasources(
+        render_service_files(stack, root, env, context), {svc.name for svc in stack.services.values()}))
     files[COMPOSE_FILE] = render_compose(stack, root, env, context, files)
     return dict(sorted(files.items()))
 

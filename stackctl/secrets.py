@@ -37,10 +37,13 @@ def generate_value(kind: str) -> str:
 
 
 def required_secrets(stack: Stack) -> dict[str, catalog.SecretSpec]:
-    """The secrets the enabled services use, by name (sorted for stable output)."""
+    """The secrets the enabled services use, by name (sorted for stable output); user-supplied ones included."""
     specs = catalog.secret_specs()
-    names = {use.name for svc in stack.services.values() for use in svc.secrets}
-    return {name: specs[name] for name in sorted(names)}
+    users: dict[str, list[str]] = {}
+    for svc in stack.services.values():
+        for use in svc.secrets:
+            users.setdefault(use.name, []).append(svc.key)
+    return {name: specs.get(name) or catalog.SecretSpec(name, None, tuple(users[name])) for name in sorted(users)}
 
 
 @dataclass
@@ -114,9 +117,32 @@ class SecretStore:
                 created.append(name)
         return created
 
-    def compose_env(self, stack: Stack) -> dict[str, str]:
+    def compose_env(self, stack: Stack, environ: dict[str, str] | None = None) -> dict[str, str]:
         """Environment for the docker compose subprocess: one variable per secret the stack uses."""
-        return {env_name(name): self.read(name) for name in required_secrets(stack)}
+        supplied = user_supplied(stack)
+        env = {}
+        for name in required_secrets(stack):
+            env[env_name(name)] = (read_user_secret(stack, supplied[name], environ) if name in supplied
+                                   else self.read(name))
+        return env
+
+
+def read_user_secret(stack: Stack, secret, environ: dict[str, str] | None = None) -> str:
+    """A user-supplied secret's value from the file or variable stack.yaml names; a clear error if it is not there."""
+    environ = os.environ if environ is None else environ
+    if secret.from_env:
+        value = environ.get(secret.from_env)
+        if not value:
+            raise StackError(f"{secret.setting}: environment variable {secret.from_env} is not set (it holds this secret)")
+        return value.strip()
+    path = secret.path(stack.file.parent)
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise StackError(f"{secret.setting}: cannot read the secret file {path}: {error.strerror}") from None
+    if not value:
+        raise StackError(f"{secret.setting}: the secret file {path} is empty")
+    return value
 
 
 # --- inventory (for `stackctl secrets list`) -------------------------------------------------------------------

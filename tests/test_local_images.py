@@ -228,6 +228,9 @@ def test_second_call_reuses_the_image(tags: dict[str, str]) -> None:
 def test_force_rebuilds_and_drops_the_replaced_image(tags: dict[str, str]) -> None:
     tag = tags["pushgateway"]
     old = image_id(tag)
+    # The old image is kept while a container uses it (by design): make sure none does, so removal is expected.
+    for container in docker("ps", "-aq", "--filter", f"ancestor={old}", check=False).stdout.split():
+        docker("rm", "-f", container, check=False)
     assert build_image("pushgateway", force=True) == (tag, True)
     assert image_id(tag) != old
     assert docker("image", "inspect", old, check=False).returncode != 0, "replaced image is removed"

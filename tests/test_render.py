@@ -148,6 +148,9 @@ NOT_REFERENCES = [
     ("prometheus", re.escape(DATASOURCES), r"^\s+implementation: prometheus\s*$"),
     # A negative matcher only excludes a job: with the job absent it matches everything, as intended.
     (None, r"^configs/prometheus/rules/", r'job!(=|~)"[^"]*"'),
+    # Runbooks are prose for people: they may mention other components while diagnosing. Only the runbooks of
+    # rendered alerts are shipped (test_runbooks_follow_the_rendered_alerts), so a whole disabled pack leaves none.
+    (None, r"^runbooks/", r".*"),
 ]
 # Dashboard JSON keys holding prose for people, not queries or links.
 PROSE_KEYS = {"description", "title", "tags", "text", "content", "legendFormat", "displayName", "label"}
@@ -233,7 +236,8 @@ def test_disabled_service_leaves_no_reference_anywhere(tmp_path, key):
     assert not secrets & set(compose.get("secrets") or {})
     for path, data in plan.items():
         for secret in secrets:
-            assert secret.encode() not in data, f"{path} mentions {secret}"
+            if not path.startswith("runbooks/"):  # prose may say how to read a secret for diagnosis
+                assert secret.encode() not in data, f"{path} mentions {secret}"
     # no datasource, scrape job, alerting target or exporter points at it
     names = {spec.name for spec in gone}
     if PROMETHEUS in plan:
@@ -570,3 +574,35 @@ def test_secrets_dir_that_is_too_open_is_tightened(project: Project, cli):
     assert cli("-f", project.file, "render").code == 0
     assert stat.S_IMODE(project.state.stat().st_mode) == 0o700
     assert stat.S_IMODE((project.state / "secrets").stat().st_mode) == 0o700
+
+
+def test_runbooks_follow_the_rendered_alerts(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "nohost").mkdir()
+    full = {p for p in rendered("", tmp_path / "full")[1] if p.startswith("runbooks/")}
+    without_hosts = {p for p in rendered(off("node_exporter"), tmp_path / "nohost")[1] if p.startswith("runbooks/")}
+    assert "runbooks/HostCpuUsageHigh.md" in full and "runbooks/README.md" in full
+    assert not [p for p in without_hosts if p.startswith("runbooks/Host")]
+    assert "runbooks/TargetDown.md" in without_hosts
+
+
+def test_user_supplied_receiver_secrets_reach_alertmanager_as_files_only(tmp_path):
+    from stackctl.secrets import SecretStore, env_name, required_secrets
+
+    (tmp_path / "hook").write_text("https://hooks.slack.example/T000/B000/XXXX\n")
+    text = ("preset: metrics\nalerting:\n  receivers:\n    - name: ops\n      type: slack\n"
+            "      channel: '#ops'\n      api_url: {from_file: hook}\n"
+            "    - name: pager\n      type: pagerduty\n      routing_key: {from_env: PD_KEY}\n")
+    stack, plan = rendered(text, tmp_path)
+    compose = compose_of(plan)
+    mounted = {s["source"]: s for s in compose["services"]["alertmanager"]["secrets"]}
+    assert set(mounted) == {"alertmanager_ops_api_url", "alertmanager_pager_routing_key"} <= set(required_secrets(stack))
+    assert all((s["uid"], s["mode"]) == ("65534", 0o400) for s in mounted.values())
+    assert compose["secrets"]["alertmanager_ops_api_url"] == {"environment": env_name("alertmanager_ops_api_url")}
+    assert not any(b"hooks.slack.example" in data for data in plan.values())
+    SecretStore.for_stack(stack).ensure(stack)
+    env = SecretStore.for_stack(stack).compose_env(stack, environ={"PD_KEY": "pd-123"})
+    assert env[env_name("alertmanager_ops_api_url")] == "https://hooks.slack.example/T000/B000/XXXX"
+    assert env[env_name("alertmanager_pager_routing_key")] == "pd-123"
+    with pytest.raises(StackError, match="PD_KEY is not set"):
+        SecretStore.for_stack(stack).compose_env(stack, environ={})
