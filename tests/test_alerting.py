@@ -20,10 +20,9 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from stackctl.config import load_config
-from stackctl.errors import ConfigError
 from stackctl.provisioning import user_secrets
 from tests.test_rules import find_tool, render_stack
+from tests.support.models import error_of, load
 
 AM_DIR = "configs/alertmanager"
 AM_CONFIG = f"{AM_DIR}/alertmanager.yml"
@@ -48,14 +47,6 @@ ALL_RECEIVERS: list[dict[str, Any]] = [
 ALL_STACK = {"preset": "metrics", "alerting": {"receivers": ALL_RECEIVERS}}
 
 
-def load(data: dict[str, Any]):
-    return load_config(data, "stack.yaml", environ={})
-
-
-def error_of(data: dict[str, Any]) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load(data)
-    return info.value
 
 
 def receivers(*items: dict[str, Any]) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from stackctl.config import load_config, load_stack
-from stackctl.errors import ConfigError
+from stackctl.config import load_stack
 from stackctl.provisioning import SLO, number
 from stackctl.render import render_bundle, write_bundle
+from tests.support.models import error_of, load
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_TESTS_DIR = ROOT / "tests" / "rules"
@@ -290,14 +290,6 @@ def test_rendering_is_deterministic(tmp_path):
 # --- the rules: model ------------------------------------------------------------------------------------------
 
 
-def load(data: dict[str, Any]):
-    return load_config(data, "stack.yaml", environ={})
-
-
-def error_of(data: dict[str, Any]) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load(data)
-    return info.value
 
 
 def test_defaults():
