@@ -82,6 +82,7 @@ class ServiceSpec:
     consumes: tuple[str, ...] = ()  # telemetry it stores or routes
     oneshot: bool = False  # a setup job that runs to completion, not a long-running service
     part_of: str = ""  # for a oneshot: the service whose enablement it follows
+    follows: tuple[str, ...] = ()  # a companion: on whenever all of these are, unless stack.yaml says `enabled`
     assets: tuple[str, ...] = ()  # top-level asset dirs rendered into the bundle with it, besides configs/<key>/
     version_notes: str = ""  # shown when a version is refused
 
@@ -217,9 +218,30 @@ CATALOG: tuple[ServiceSpec, ...] = (
             SecretUse("logstash_writer_password", when="logstash"),
             SecretUse("collector_writer_password", when="collector"),
             SecretUse("grafana_reader_password", when="grafana"),
+            SecretUse("elasticsearch_exporter_password", when="elasticsearch_exporter"),
         ),
         oneshot=True,
         part_of="elasticsearch",
+    ),
+    ServiceSpec(
+        key="elasticsearch_exporter",
+        name="elasticsearch-exporter",
+        title="Elasticsearch exporter",
+        image="quay.io/prometheuscommunity/elasticsearch-exporter",
+        version="v1.9.0",
+        supported=("1.3.0", "2.0.0"),
+        version_notes="1.3 is the first that reads credentials from ES_USERNAME/ES_PASSWORD.",
+        ports=(PortSpec("metrics", 9114, None, "Elasticsearch metrics (scraped on the stack network)"),),
+        healthcheck=Healthcheck(_wget("http://127.0.0.1:9114/healthz"), start_period="5s"),
+        memory="64m",
+        disk="64m",
+        user="65534:65534",
+        requires=("elasticsearch",),
+        follows=("elasticsearch", "prometheus"),  # useful only when Prometheus scrapes it
+        after=("elasticsearch_setup",),
+        secrets=(SecretUse("elasticsearch_exporter_password"),),
+        metrics=("metrics", "/metrics"),
+        produces=("metrics",),
     ),
     ServiceSpec(
         key="logstash",

@@ -119,6 +119,11 @@ class ElasticsearchConfig(ServiceConfig):
 
 
 @dataclass
+class ElasticsearchExporterConfig(ServiceConfig):
+    """On whenever Elasticsearch and Prometheus are (its cluster-health metrics feed the stack's alerts)."""
+
+
+@dataclass
 class LogstashConfig(ServiceConfig):
     heap: str = "256m"
 
@@ -164,6 +169,7 @@ class Services:
     alertmanager: AlertmanagerConfig = field(default_factory=AlertmanagerConfig)
     grafana: GrafanaConfig = field(default_factory=GrafanaConfig)
     elasticsearch: ElasticsearchConfig = field(default_factory=ElasticsearchConfig)
+    elasticsearch_exporter: ElasticsearchExporterConfig = field(default_factory=ElasticsearchExporterConfig)
     logstash: LogstashConfig = field(default_factory=LogstashConfig)
     kibana: KibanaConfig = field(default_factory=KibanaConfig)
     jaeger: JaegerConfig = field(default_factory=JaegerConfig)
@@ -439,10 +445,15 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
         return path in lines or _origin_for(origins, path) is not None
 
     preset = set(catalog.PRESETS[config.preset])
-    enabled = {
-        key for key in catalog.USER_SERVICES
-        if (config.services.get(key).enabled if config.services.get(key).enabled is not None else key in preset)
-    }
+
+    def wanted(key: str) -> bool:
+        explicit = config.services.get(key).enabled
+        if explicit is not None:
+            return explicit
+        follows = catalog.SERVICES[key].follows
+        return all(wanted(other) for other in follows) if follows else key in preset
+
+    enabled = {key for key in catalog.USER_SERVICES if wanted(key)}
     for key in sorted(enabled):
         for needed in catalog.SERVICES[key].requires:
             if needed not in enabled:

@@ -23,6 +23,8 @@ LONG_RUNNING = [s for s in SPECS if not s.oneshot]
 IMAGE_TOOLS: list[tuple[str, set[str]]] = [
     (r"^prom/", {"wget", "sh", "cat"}),
     (r"^jaegertracing/", {"wget", "sh", "cat"}),
+    # Built FROM quay.io/prometheus/busybox, like the prom/* images.
+    (r"^quay\.io/prometheuscommunity/", {"wget", "sh", "cat"}),
     (r"^grafana/grafana$", {"curl", "sh", "bash", "cat"}),
     (r"^docker\.elastic\.co/", {"curl", "sh", "bash", "cat"}),
     (r"^otel/opentelemetry-collector", set()),

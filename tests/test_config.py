@@ -368,7 +368,7 @@ def test_secrets_follow_the_enabled_services(tmp_path):
     stack = stack_from("preset: full\n", tmp_path)
     setup = {u.name for u in stack.get("elasticsearch_setup").secrets}
     assert setup == {"elastic_password", "kibana_system_password", "logstash_writer_password",
-                     "collector_writer_password", "grafana_reader_password"}
+                     "collector_writer_password", "grafana_reader_password", "elasticsearch_exporter_password"}
 
 
 def test_state_dir_is_relative_to_the_stack_file(tmp_path):

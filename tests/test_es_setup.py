@@ -101,6 +101,8 @@ def test_setup_makes_the_documented_calls_as_elastic(full):
         ("PUT", "/_security/user/collector_writer"),
         ("PUT", "/_security/role/stackctl_log_reader"),
         ("PUT", "/_security/user/grafana_reader"),
+        ("PUT", "/_security/role/stackctl_monitor"),
+        ("PUT", "/_security/user/elasticsearch_exporter"),
         ("PUT", "/_ilm/policy/stackctl-logs"),
         ("PUT", "/_index_template/stackctl-logs"),
     ]

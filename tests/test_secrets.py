@@ -82,9 +82,9 @@ def test_inventory_lists_what_the_stack_uses_with_its_consumers(stack: Stack):
     assert not any(e.present for e in before.values())
     store.ensure(stack)
     entries = {e.name: e for e in inventory(stack, store)}
-    assert set(entries) == {"collector_writer_password", "elastic_password", "grafana_admin_password",
-                            "grafana_reader_password", "kibana_encryption_key", "kibana_system_password",
-                            "logstash_writer_password"}
+    assert set(entries) == {"collector_writer_password", "elastic_password", "elasticsearch_exporter_password",
+                            "grafana_admin_password", "grafana_reader_password", "kibana_encryption_key",
+                            "kibana_system_password", "logstash_writer_password"}
     assert entries["elastic_password"].used_by == ("elasticsearch", "elasticsearch-setup")
     assert entries["logstash_writer_password"].used_by == ("elasticsearch-setup", "logstash")
     assert entries["kibana_encryption_key"].kind == "key32"
