@@ -105,6 +105,8 @@ def test_setup_makes_the_documented_calls_as_elastic(full):
         ("PUT", "/_security/user/elasticsearch_exporter"),
         ("PUT", "/_ilm/policy/stackctl-logs"),
         ("PUT", "/_index_template/stackctl-logs"),
+        ("PUT", "/_component_template/logs@custom"),
+        ("PUT", "/_component_template/logs-otel@custom"),
     ]
     # Users carry the values of their secret files.
     for user, secret in (("kibana_system", "kibana_system_password"), ("logstash_writer", "logstash_writer_password"),
@@ -186,7 +188,8 @@ def test_only_the_enabled_services_users(tmp_path: Path):
     assert "/_security/user/kibana_system/_password" in paths
     assert "/_security/user/grafana_reader" in paths
     assert "/_security/role/stackctl_log_writer" not in paths
-    assert paths[-2:] == ["/_ilm/policy/stackctl-logs", "/_index_template/stackctl-logs"]
+    assert paths[-4:] == ["/_ilm/policy/stackctl-logs", "/_index_template/stackctl-logs",
+                          "/_component_template/logs@custom", "/_component_template/logs-otel@custom"]
 
 
 def test_retention_follows_the_setting_when_there_is_one(tmp_path: Path):

@@ -56,6 +56,7 @@ class FakeElasticsearch(FakeServer):
         }
         self.failures: dict[tuple[str, str], Failure] = {}
         self.unhandled: list[str] = []
+        self.component_templates: dict[str, dict] = {}
 
     # --- test helpers ---------------------------------------------------------------------------------------
 
@@ -68,7 +69,7 @@ class FakeElasticsearch(FakeServer):
     def state(self) -> dict:
         """Everything the setup job manages, for comparing runs."""
         return copy.deepcopy({"users": self.users, "roles": self.roles, "policies": self.policies,
-                              "templates": self.templates})
+                              "templates": self.templates, "component_templates": self.component_templates})
 
     def calls(self, method: str | None = None, prefix: str = "") -> list[Request]:
         return [r for r in self.requests if (method is None or r.method == method) and r.path.startswith(prefix)]
@@ -124,6 +125,8 @@ class FakeElasticsearch(FakeServer):
             return self._policy(request, parts[2])
         if len(parts) == 2 and parts[0] == "_index_template":
             return self._template(request, parts[1])
+        if len(parts) == 2 and parts[0] == "_component_template":
+            return self._component_template(request, parts[1])
         self.unhandled.append(f"{method} {request.path}")
         return Reply(400, {"error": f"no handler found for uri [{request.path}] and method [{method}]"})
 
@@ -232,6 +235,22 @@ class FakeElasticsearch(FakeServer):
         if existing is None or existing["policy"] != policy:
             version = existing["version"] + 1 if existing else 1
             self.policies[name] = {"version": version, "policy": policy}
+        return Reply(200, {"acknowledged": True})
+
+    def _component_template(self, request: Request, name: str) -> Reply:
+        """PUT/GET /_component_template/<name>: a body with a `template` object (settings, mappings, aliases)."""
+        if request.method == "GET":
+            if name not in self.component_templates:
+                return _error(404, "resource_not_found_exception", f"component template matching [{name}] not found")
+            return Reply(200, {"component_templates": [{"name": name, "component_template": self.component_templates[name]}]})
+        if request.method != "PUT":
+            return Reply(405, {"error": "method not allowed"})
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        if not isinstance(body.get("template"), dict):
+            return _error(400, "x_content_parse_exception", "[component_template] template is required")
+        self.component_templates[name] = body
         return Reply(200, {"acknowledged": True})
 
     def _template(self, request: Request, name: str) -> Reply:
