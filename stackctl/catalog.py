@@ -57,6 +57,7 @@ class SecretUse:
     name: str
     generate: str | None = "password"  # "password" | "key32"
     when: str = ""  # only when this service (key) is enabled too
+    account: str = ""  # the Elasticsearch user whose password this is (the setup job keeps it in step)
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         memory="1536m",
         disk="6g",
         user="1000:0",
-        secrets=(SecretUse("elastic_password"),),
+        secrets=(SecretUse("elastic_password", account="elastic"),),
         consumes=("logs",),
     ),
     ServiceSpec(
@@ -213,12 +214,13 @@ CATALOG: tuple[ServiceSpec, ...] = (
         user="1000:0",
         requires=("elasticsearch",),
         secrets=(
-            SecretUse("elastic_password"),
-            SecretUse("kibana_system_password", when="kibana"),
-            SecretUse("logstash_writer_password", when="logstash"),
-            SecretUse("collector_writer_password", when="collector"),
-            SecretUse("grafana_reader_password", when="grafana"),
-            SecretUse("elasticsearch_exporter_password", when="elasticsearch_exporter"),
+            SecretUse("elastic_password", account="elastic"),
+            SecretUse("kibana_system_password", when="kibana", account="kibana_system"),
+            SecretUse("logstash_writer_password", when="logstash", account="logstash_writer"),
+            SecretUse("collector_writer_password", when="collector", account="collector_writer"),
+            SecretUse("grafana_reader_password", when="grafana", account="grafana_reader"),
+            SecretUse("elasticsearch_exporter_password", when="elasticsearch_exporter",
+                      account="elasticsearch_exporter"),
         ),
         oneshot=True,
         part_of="elasticsearch",

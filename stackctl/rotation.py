@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from stackctl import http
-from stackctl.catalog import SERVICES
+from stackctl.catalog import CATALOG, SERVICES
 from stackctl.config import Stack
 from stackctl.docker_engine import ContainerInfo
 from stackctl.errors import StackError
@@ -30,13 +30,7 @@ from stackctl.secrets import (NEXT_SUFFIX, PREVIOUS_SUFFIX, SecretStore, env_nam
 
 # Accounts whose password Elasticsearch keeps itself. `elastic` is seeded from the file only on the first start with
 # an empty data volume; the others are (re)set from their files by the setup job on every run.
-ES_ACCOUNTS = {
-    "elastic_password": "elastic",
-    "kibana_system_password": "kibana_system",
-    "logstash_writer_password": "logstash_writer",
-    "collector_writer_password": "collector_writer",
-    "grafana_reader_password": "grafana_reader",
-}
+ES_ACCOUNTS = {use.name: use.account for spec in CATALOG for use in spec.secrets if use.account}
 # Grafana reads its admin password only on the first start with an empty data volume.
 GRAFANA_ADMIN = "grafana_admin_password"
 
