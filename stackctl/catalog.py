@@ -190,10 +190,11 @@ CATALOG: tuple[ServiceSpec, ...] = (
         version="9.5.1",
         supported=("8.0.0", "10.0.0"),
         ports=(PortSpec("http", 9200, 9200, "REST API"),),
-        # Security is on, so health needs credentials: read from the secret file inside the container.
+        # Security is on, so health needs credentials: read from the secret file inside the container and handed to
+        # curl as a config on stdin, so the password is not on a command line either.
         healthcheck=Healthcheck(
-            ("CMD-SHELL", "curl -fsS -o /dev/null -u \"elastic:$$(cat /run/secrets/elastic_password)\" "
-             "'http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s'"),
+            ("CMD-SHELL", "printf 'user = \"elastic:%s\"\\n' \"$$(cat /run/secrets/elastic_password)\" | "
+             "curl -fsS -o /dev/null -K - 'http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s'"),
             retries=60, start_period="60s",
         ),
         volumes=(Volume("data", "/usr/share/elasticsearch/data"),),
