@@ -26,7 +26,7 @@ IMAGE_TOOLS: list[tuple[str, set[str]]] = [
     # Built FROM quay.io/prometheus/busybox, like the prom/* images.
     (r"^quay\.io/prometheuscommunity/", {"wget", "sh", "cat"}),
     (r"^grafana/grafana$", {"curl", "sh", "bash", "cat"}),
-    (r"^docker\.elastic\.co/", {"curl", "sh", "bash", "cat"}),
+    (r"^docker\.elastic\.co/", {"curl", "sh", "bash", "cat", "printf"}),  # printf: a shell builtin too
     (r"^otel/opentelemetry-collector", set()),
 ]
 
