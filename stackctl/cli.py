@@ -25,8 +25,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+def _width(stream) -> int | None:
+    """Piped output is read by people in logs and CI too: give tables room instead of rich's 80 columns."""
+    return None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+
+
+out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
 @dataclass
