@@ -140,6 +140,22 @@ def test_02_status_json_reports_every_service_healthy(stack):
     assert rows["prometheus"]["url"] == stack["prometheus"].replace("127.0.0.1", "localhost")
 
 
+def test_02b_logs_urls_and_doctor_on_a_running_stack(stack):
+    logs = stackctl(stack["file"], "logs", "prometheus", "--tail", "20")
+    assert logs.returncode == 0, logs.stderr
+    assert "prometheus-1" in logs.stdout and "Server is ready to receive web requests" in logs.stdout
+    urls = json.loads(stackctl(stack["file"], "urls", "--json").stdout)
+    assert {row["service"] for row in urls} == {"prometheus", "alertmanager"}
+    doctor = stackctl(stack["file"], "doctor", "--json")
+    report = json.loads(doctor.stdout)
+    assert doctor.returncode == 0 and report["ok"], report
+    names = {c["name"]: c for c in report["checks"]}
+    assert names["docker engine"]["status"] == "ok" and names["docker compose"]["status"] == "ok"
+    ports = [c for name, c in names.items() if name.startswith("port ")]
+    assert ports and all("this stack" in c["found"] for c in ports)  # its own containers hold them
+    assert all(c["status"] == "ok" for name, c in names.items() if name.startswith("image local/"))
+
+
 def test_03_prometheus_scrapes_every_target(stack):
     def targets():
         data = requests.get(f"{stack['prometheus']}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
