@@ -239,6 +239,10 @@ def _explain_failure(engine, statuses, tail: int = 30) -> str:
         if s.phase == "ready":
             continue
         lines.append(f"--- {s.service}: {s.state}, {s.health}" + (f" ({s.detail})" if s.detail else ""))
+        outputs = [o for o in s.health_output if o]
+        if outputs:
+            lines.append(f"last healthcheck output of {s.service}:")
+            lines.extend(f"  {line}" for output in outputs for line in output.splitlines()[-5:])
         if s.container_id:
             lines.append(f"last {tail} log lines of {s.service}:")
             lines.append(engine.logs(s.container_id, tail=tail).rstrip() or "(no output)")

@@ -26,6 +26,7 @@ class ServiceStatus:
     container_id: str = ""
     image: str = ""
     uptime_seconds: float | None = None
+    health_output: tuple[str, ...] = ()  # the last healthcheck outputs, newest last
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -64,7 +65,7 @@ def evaluate(svc: ResolvedService, container: ContainerInfo | None, probe_ok: bo
     if container is None:
         return ServiceStatus(svc.name, WAITING, "missing", "none", "no container yet")
     base = dict(service=svc.name, state=container.state, container_id=container.id, image=container.image,
-                uptime_seconds=container.uptime_seconds())
+                uptime_seconds=container.uptime_seconds(), health_output=container.health_output)
     if spec.oneshot:
         if container.state == "exited":
             if container.exit_code == 0:

@@ -223,3 +223,21 @@ def test_doctor_accepts_ports_held_by_this_stack():
 @pytest.mark.parametrize("seconds,text", [(None, "-"), (5, "5s"), (65, "1m05s"), (3700, "1h01m"), (90000, "1d1h")])
 def test_human_duration(seconds, text):
     assert lifecycle.human_duration(seconds) == text
+
+
+def test_failure_report_names_the_service_with_its_healthcheck_output_and_log():
+    from stackctl.cli import _explain_failure
+
+    class Logs:
+        def logs(self, container_id, tail=30):
+            return f"log of {container_id} (last {tail})\n"
+
+    prom = make_stack(METRICS).get("prometheus")
+    failing = lifecycle.evaluate(prom, container("prometheus", health="unhealthy",
+                                                 output=["wget: can't connect", "wget: server returned 503"]))
+    ready = lifecycle.evaluate(make_stack(METRICS).get("alertmanager"), container("alertmanager"))
+    report = _explain_failure(Logs(), [failing, ready])
+    assert "--- prometheus: running, unhealthy (wget: server returned 503)" in report
+    assert "last healthcheck output of prometheus:\n  wget: can't connect\n  wget: server returned 503" in report
+    assert "last 30 log lines of prometheus:\nlog of id-prometheus (last 30)" in report
+    assert "alertmanager" not in report  # ready services are not reported
