@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stackctl import __version__
@@ -24,6 +25,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+
+# One colour per verdict word, whichever command says it.
+COLOUR = {"passed": "green", "ok": "green", "ready": "green", "failed": "red", "missing": "yellow",
+          "warning": "yellow", "waiting": "yellow", "skipped": "dim"}
+
 
 def _width(stream) -> int | None:
     """Piped output is read by people in logs and CI too: give tables room instead of rich's 80 columns."""
@@ -168,9 +174,8 @@ def validate(
         table.add_column("check")
         table.add_column("result")
         table.add_column("checked by")
-        colour = {"passed": "green", "failed": "red", "missing": "yellow", "skipped": "dim"}
         for r in results:
-            table.add_row(r.name, f"[{colour[r.status]}]{r.status}[/]", r.tool)
+            table.add_row(escape(r.name), f"[{COLOUR[r.status]}]{r.status}[/]", escape(r.tool))
         out.print(table)
         for r in results:
             if r.status in ("failed", "missing") and r.message:
@@ -226,10 +231,9 @@ def _status_table(statuses, elapsed: float | None = None) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("service", "state", "health", "waited" if elapsed is not None else "uptime", "detail"):
         table.add_column(column)
-    colour = {"ready": "green", "waiting": "yellow", "failed": "red"}
     for s in statuses:
         when = f"{elapsed:.0f}s" if elapsed is not None and s.phase != "ready" else human_duration(s.uptime_seconds)
-        table.add_row(s.service, s.state, f"[{colour[s.phase]}]{s.health}[/]", when, s.detail[:80])
+        table.add_row(s.service, s.state, f"[{COLOUR[s.phase]}]{escape(s.health)}[/]", when, escape(s.detail[:80]))
     return table
 
 
@@ -293,7 +297,7 @@ def up(
         for s in statuses:
             if last_phase.get(s.service) != s.phase:
                 last_phase[s.service] = s.phase
-                err.print(f"[{elapsed:5.0f}s] {s.service}: {s.health}" + (f" ({s.detail})" if s.detail else ""))
+                err.print(f"[{elapsed:5.0f}s] {s.service}: {s.health}" + (f" ({escape(s.detail)})" if s.detail else ""))
 
     def wait(on_update):
         return lifecycle.wait_until_ready(stack, lambda: engine.containers(stack.config.project), http.probe,
@@ -324,8 +328,6 @@ def _ensure_kibana_data_view(stack) -> None:
         http.kibana_ensure_data_view(host_url(stack, "kibana"), "elastic",
                                      SecretStore.for_stack(stack).read("elastic_password"))
     except StackError as error:  # Kibana reports healthy while degraded: warn, the stack itself is up
-        from rich.markup import escape
-
         err.print(f"[yellow]warning:[/] could not create the Kibana data view for logs-*: {escape(error.message)}")
 
 
@@ -384,14 +386,13 @@ def status(
         table = Table(title=f"{stack.config.project} ({stack.file})", title_justify="left")
         for column in ("service", "state", "health", "url", "uptime", "image"):
             table.add_column(column)
-        colour = {"ready": "green", "waiting": "yellow", "failed": "red"}
         for s in statuses:
-            table.add_row(s.service, s.state, f"[{colour[s.phase]}]{s.health}[/]", main_url.get(s.service, ""),
+            table.add_row(s.service, s.state, f"[{COLOUR[s.phase]}]{s.health}[/]", main_url.get(s.service, ""),
                           lifecycle.human_duration(s.uptime_seconds), s.image)
         out.print(table)
         for s in statuses:
             if s.phase != lifecycle.READY:
-                err.print(f"[red]{s.service}[/] is {s.state}/{s.health}" + (f": {s.detail}" if s.detail else ""))
+                err.print(f"[red]{s.service}[/] is {s.state}/{s.health}" + (f": {escape(s.detail)}" if s.detail else ""))
     if not healthy:
         raise typer.Exit(1)
 
@@ -455,9 +456,8 @@ def doctor(
         table = Table(title="stackctl doctor", title_justify="left")
         for column in ("check", "result", "found", "fix"):
             table.add_column(column)
-        colour = {"ok": "green", "warning": "yellow", "failed": "red"}
         for c in checks:
-            table.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.found, c.fix)
+            table.add_row(escape(c.name), f"[{COLOUR[c.status]}]{c.status}[/]", escape(c.found), escape(c.fix))
         out.print(table)
     if failed:
         raise typer.Exit(1)
@@ -469,8 +469,6 @@ app.add_typer(secrets_app, name="secrets")
 
 def main() -> None:
     """Console entry point: one error type in, one message and exit code out."""
-    from rich.markup import escape
-
     debug = "--debug" in sys.argv or bool(os.environ.get("STACKCTL_DEBUG"))
     try:
         # Without standalone mode click returns a command's typer.Exit code instead of exiting.
