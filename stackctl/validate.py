@@ -18,7 +18,7 @@ from stackctl.compose import Compose, find_compose, parse_tool_version
 from stackctl.config import Stack
 from stackctl.errors import StackError
 from stackctl.render import COMPOSE_FILE
-from stackctl.secrets import SecretStore, required_secrets
+from stackctl.secrets import SecretStore, read_user_secret, required_secrets, user_supplied
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def _yaml(plan: dict[str, bytes], path: str) -> dict:
     return yaml.safe_load(plan[path]) or {}
 
 
-def check_collector(plan: dict[str, bytes]) -> list[str]:
+def check_collector(stack: Stack, plan: dict[str, bytes]) -> list[str]:
     """Every pipeline names receivers, processors and exporters that are defined, and every defined one is used."""
     path = "configs/collector/config.yaml"
     if path not in plan:
@@ -116,15 +116,27 @@ def check_references(stack: Stack, plan: dict[str, bytes]) -> list[str]:
     return problems
 
 
-def check_no_secret_values(stack: Stack, plan: dict[str, bytes]) -> list[str]:
-    """No generated secret value appears in any rendered file (they travel only as /run/secrets files)."""
+def _known_secret_values(stack: Stack) -> dict[str, bytes]:
+    """The values stackctl can see now: generated ones in the state dir, user-supplied ones that are readable."""
     store = SecretStore.for_stack(stack)
-    problems = []
+    supplied = user_supplied(stack)
+    values = {}
     for name in required_secrets(stack):
-        if not store.exists(name):
+        try:
+            if name in supplied:
+                values[name] = read_user_secret(stack, supplied[name]).encode()
+            elif store.exists(name):
+                values[name] = store.read(name).encode()
+        except StackError:  # not readable yet: `up` reports that; nothing to compare here
             continue
-        value = store.read(name).encode()
-        if len(value) < 8:
+    return values
+
+
+def check_no_secret_values(stack: Stack, plan: dict[str, bytes]) -> list[str]:
+    """No secret value appears in any rendered file (they travel only as /run/secrets files)."""
+    problems = []
+    for name, value in _known_secret_values(stack).items():
+        if len(value) < 8:  # too short to tell a leak from a coincidence
             continue
         for path, data in plan.items():
             if value in data:
@@ -132,17 +144,18 @@ def check_no_secret_values(stack: Stack, plan: dict[str, bytes]) -> list[str]:
     return problems
 
 
+# Each takes the stack and the plan and returns problems, one line each.
 STRUCTURAL_CHECKS = (
     ("collector pipelines", check_collector),
-    ("references to enabled services", lambda stack, plan: check_references(stack, plan)),
-    ("no secret values in files", lambda stack, plan: check_no_secret_values(stack, plan)),
+    ("references to enabled services", check_references),
+    ("no secret values in files", check_no_secret_values),
 )
 
 
 def structural_checks(stack: Stack, plan: dict[str, bytes]) -> list[CheckResult]:
     results = []
     for name, check in STRUCTURAL_CHECKS:
-        problems = check(plan) if check is check_collector else check(stack, plan)
+        problems = check(stack, plan)
         results.append(CheckResult(name, "failed" if problems else "passed", "stackctl", "\n".join(problems)))
     return results
 

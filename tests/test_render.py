@@ -608,3 +608,16 @@ def test_user_supplied_receiver_secrets_reach_alertmanager_as_files_only(tmp_pat
     assert env[env_name("alertmanager_pager_routing_key")] == "pd-123"
     with pytest.raises(StackError, match="PD_KEY is not set"):
         SecretStore.for_stack(stack).compose_env(stack, environ={})
+
+
+def test_leak_check_knows_user_supplied_values_too(tmp_path):
+    from stackctl.validate import check_no_secret_values
+
+    (tmp_path / "hook").write_text("https://hooks.slack.example/T000/B000/XXXX\n")
+    text = "preset: metrics\nalerting:\n  receivers:\n    - name: ops\n      type: slack\n      api_url: {from_file: hook}\n"
+    stack, plan = rendered(text, tmp_path)
+    assert check_no_secret_values(stack, plan) == []
+    leaked = {**plan, "configs/prometheus/prometheus.yml": plan["configs/prometheus/prometheus.yml"]
+              + b"# https://hooks.slack.example/T000/B000/XXXX\n"}
+    assert check_no_secret_values(stack, leaked) == [
+        "configs/prometheus/prometheus.yml: contains the value of secret alertmanager_ops_api_url"]
