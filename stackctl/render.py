@@ -30,7 +30,6 @@ TEMPLATE_SUFFIX = ".j2"
 # Files full of Go templates (Prometheus rules, Alertmanager message templates) keep {{ }} for Go: they are
 # rendered with [[ ]] / [% %] / [# #] as Jinja delimiters instead. One documented escape, no {% raw %} blocks.
 GO_TEMPLATE_SUFFIX = ".gojinja"
-ASSET_DIRS = ("compose", "configs", "grafana", "runbooks")
 
 # Files that are not rendered carry no header (JSON has no comments; shell scripts keep their shebang first).
 _COMMENT = {".yml": "#", ".yaml": "#", ".conf": "#", ".sh": "#", ".tmpl": None, ".json": None}
@@ -61,7 +60,6 @@ def template_env(root: Path, go_safe: bool = False) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["yaml"] = lambda value: yaml.safe_dump(value, default_flow_style=True, sort_keys=True, width=1000).strip()
     env.filters["json"] = lambda value: json.dumps(value, sort_keys=True)
     return env
 
@@ -118,7 +116,7 @@ def template_context(stack: Stack, bundle: Path | None = None) -> dict[str, Any]
 
 def runbook_base_url(stack: Stack, bundle: Path | None) -> str:
     """Where alerts' runbook links point: rules.runbook_base_url, else the runbooks copied into the bundle."""
-    configured = getattr(stack.config.rules, "runbook_base_url", "") if not isinstance(stack.config.rules, dict) else ""
+    configured = stack.config.rules.runbook_base_url
     if configured:
         return configured.rstrip("/")
     bundle = bundle if bundle is not None else stack.file.parent / "build"
