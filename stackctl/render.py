@@ -261,8 +261,8 @@ def compose_service(stack: Stack, svc: ResolvedService, fragment: dict, config_h
         },
         "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}},
     }
-    if spec.user:
-        service["user"] = spec.user
+    # No `user:` here: every image already runs as spec.user, and an explicit numeric "uid:gid" makes Docker 20.10
+    # fail to inject secret files ("getent unable to find entry"). spec.user still owns the secrets below.
     ports = [f"{bind}:{svc.host_ports[p.name]}:{p.container}" for p in spec.ports if p.name in svc.host_ports]
     if ports:
         service["ports"] = ports

@@ -621,3 +621,11 @@ def test_leak_check_knows_user_supplied_values_too(tmp_path):
               + b"# https://hooks.slack.example/T000/B000/XXXX\n"}
     assert check_no_secret_values(stack, leaked) == [
         "configs/prometheus/prometheus.yml: contains the value of secret alertmanager_ops_api_url"]
+
+
+def test_compose_leaves_the_user_to_the_image(tmp_path):
+    """Regression: a numeric `user: "65534:65534"` made Docker 20.10 refuse to inject secret files."""
+    _, plan = rendered("", tmp_path)
+    services = compose_of(plan)["services"]
+    assert not [name for name, service in services.items() if "user" in service]
+    assert services["grafana"]["secrets"][0]["uid"] == "472"  # the image's user still owns its secrets

@@ -104,10 +104,15 @@ def force_down(stack_file: Path) -> None:
 def stack(tmp_path_factory, local_images, user_app):
     project = f"smoke-{uuid.uuid4().hex[:8]}"
     directory = tmp_path_factory.mktemp("stack")
+    # A receiver whose webhook URL is a user-supplied secret: it must reach Alertmanager only as a file.
+    webhook = f"https://hooks.slack.example/services/{uuid.uuid4().hex}"
+    (directory / "slack-webhook").write_text(webhook + "\n")
     stack_file = write_stack(directory, project, local_images, scrape_targets=[
-        {"job": "user-app", "targets": [f"host.docker.internal:{user_app['port']}"]}])
+        {"job": "user-app", "targets": [f"host.docker.internal:{user_app['port']}"]}],
+        alerting={"receivers": [{"name": "ops", "type": "slack", "channel": "#ops",
+                                 "api_url": {"from_file": "slack-webhook"}}]})
     config = yaml.safe_load(stack_file.read_text())
-    info = {"file": stack_file, "project": project,
+    info = {"file": stack_file, "project": project, "webhook": webhook,
             "prometheus": f"http://127.0.0.1:{config['services']['prometheus']['port']}",
             "alertmanager": f"http://127.0.0.1:{config['services']['alertmanager']['port']}"}
     try:
@@ -154,6 +159,23 @@ def test_02b_logs_urls_and_doctor_on_a_running_stack(stack):
     ports = [c for name, c in names.items() if name.startswith("port ")]
     assert ports and all("this stack" in c["found"] for c in ports)  # its own containers hold them
     assert all(c["status"] == "ok" for name, c in names.items() if name.startswith("image local/"))
+
+
+def test_02c_receiver_secret_is_a_file_for_alertmanager_only(stack):
+    import docker
+
+    (container,) = docker.from_env().containers.list(filters={"label": [
+        f"com.docker.compose.project={stack['project']}", "com.docker.compose.service=alertmanager"]})
+    secret = "/run/secrets/alertmanager_ops_api_url"
+    assert stack["webhook"] not in json.dumps(container.attrs)  # not in env, labels, command or mounts
+    code, output = container.exec_run(["stat", "-c", "%u %a", secret])
+    assert (code, output.decode().strip()) == (0, "65534 400")
+    code, output = container.exec_run(["cat", secret])
+    assert code == 0 and output.decode().strip() == stack["webhook"]
+    bundle = stack["file"].parent / "build"
+    assert not [p for p in bundle.rglob("*") if p.is_file() and stack["webhook"].encode() in p.read_bytes()]
+    status = requests.get(f"{stack['alertmanager']}/api/v2/status", timeout=5).json()
+    assert f"api_url_file: {secret}" in status["config"]["original"]
 
 
 def test_03_prometheus_scrapes_every_target(stack):
