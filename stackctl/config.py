@@ -17,7 +17,7 @@ import yaml
 
 from stackctl import catalog
 from stackctl.errors import ConfigError, StackError
-from stackctl.provisioning import AlertingConfig, RulesConfig
+from stackctl.provisioning import AlertingConfig, RulesConfig, user_secrets
 from stackctl.schema import SchemaError, build, closest, format_path
 from stackctl.versions import ImageRef, Version, with_mirror
 
@@ -516,8 +516,6 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
             spec=spec, settings=settings, image=image, version=version, host_ports=host_ports,
             memory=(settings.memory if own and settings.memory else spec.memory),
         )
-    from stackctl.provisioning import user_secrets
-
     for key, svc in resolved.items():
         secrets = tuple(use for use in svc.spec.secrets if not use.when or use.when in resolved)
         if key == "alertmanager":  # receivers' credentials, supplied by the user from a file or variable
