@@ -158,9 +158,19 @@ class _Holder:
         """Change the account's password; False when the account does not exist yet (nothing to change)."""
         raise NotImplementedError
 
+    def sign_in(self, value: str) -> None:
+        """Authenticate as the account with `value`; raises ApiError (401 when the password is wrong)."""
+        raise NotImplementedError
+
     def accepts(self, value: str) -> bool:
         """Does the service take `value` as the account's password now? Raises ApiError when it cannot say."""
-        raise NotImplementedError
+        try:
+            self.sign_in(value)
+            return True
+        except http.ApiError as error:
+            if error.status == 401:
+                return False
+            raise
 
 
 class _Elasticsearch(_Holder):
@@ -188,14 +198,8 @@ class _Elasticsearch(_Holder):
             return False
         return True
 
-    def accepts(self, value: str) -> bool:
-        try:
-            http.es_authenticate(self.url, self.account, value)
-            return True
-        except http.ApiError as error:
-            if error.status == 401:
-                return False
-            raise
+    def sign_in(self, value: str) -> None:
+        http.es_authenticate(self.url, self.account, value)
 
 
 class _Grafana(_Holder):
@@ -219,14 +223,8 @@ class _Grafana(_Holder):
         http.grafana_change_own_password(self.url, self.account, old, new)
         return True
 
-    def accepts(self, value: str) -> bool:
-        try:
-            http.grafana_current_user(self.url, self.account, value)
-            return True
-        except http.ApiError as error:
-            if error.status == 401:
-                return False
-            raise
+    def sign_in(self, value: str) -> None:
+        http.grafana_current_user(self.url, self.account, value)
 
 
 def _holder(stack: Stack, plan: RotationPlan, store: SecretStore) -> _Holder | None:
