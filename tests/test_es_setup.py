@@ -74,14 +74,19 @@ def test_no_setup_job_without_elasticsearch(tmp_path: Path):
     assert not any(rel.startswith(SETUP_DIR) for rel in plan)
 
 
+def ready_to_run(directory: Path, text: str):
+    """A stack with its secrets generated and its setup script rendered into directory/build."""
+    needs("bash", "curl")
+    stack = make_stack(directory, text)
+    store = SecretStore.for_stack(stack)
+    store.ensure(stack)
+    return stack, store, write_setup(stack, directory / "build")
+
+
 @pytest.fixture
 def full(tmp_path: Path):
     """A rendered `full` stack with its secrets, and a fake Elasticsearch seeded with its elastic password."""
-    needs("bash", "curl")
-    stack = make_stack(tmp_path / "full", STACKS["full"])
-    store = SecretStore.for_stack(stack)
-    store.ensure(stack)
-    script = write_setup(stack, tmp_path / "full" / "build")
+    stack, store, script = ready_to_run(tmp_path / "full", STACKS["full"])
     with FakeElasticsearch(store.read("elastic_password")) as es:
         yield stack, store, script, es
 
@@ -175,11 +180,7 @@ def test_a_refused_call_stops_the_job(full):
 
 
 def test_only_the_enabled_services_users(tmp_path: Path):
-    needs("bash", "curl")
-    stack = make_stack(tmp_path / "ek", STACKS["es+kibana"])
-    store = SecretStore.for_stack(stack)
-    store.ensure(stack)
-    script = write_setup(stack, tmp_path / "ek" / "build")
+    stack, store, script = ready_to_run(tmp_path / "ek", STACKS["es+kibana"])
     with FakeElasticsearch(store.read("elastic_password")) as es:
         result = run_setup(script, es.url, store.root)
         assert result.returncode == 0, result.stderr
