@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from stackctl.config import Stack, load_stack
+from stackctl.core.config import Stack
+from stackctl.core.secrets import missing_values
+from stackctl.shells.stackfile import load_stack
+from stackctl.shells.state import SecretStore
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "stackctl" / "stack.yaml.template"
@@ -40,6 +43,13 @@ def stack_from(text: str, directory: Path, env: dict[str, str] | None = None, se
     file = directory / name
     file.write_text(text)
     return load_stack(file, environ=dict(env or {}), sets=sets)
+
+
+def stored_secrets(stack: Stack) -> SecretStore:
+    """The stack's state directory holding every generated secret, as `stackctl render` leaves it."""
+    store = SecretStore.for_stack(stack)
+    store.write_all(missing_values(stack, store.exists))
+    return store
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -100,7 +110,7 @@ class CliResult:
 
 
 def _run_cli_in_process(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
-                        env: dict[str, str] | None, cwd: Path | None) -> CliResult:
+                        env: dict[str, str] | None, cwd: Path | None, runtime=None) -> CliResult:
     from stackctl import cli
 
     with monkeypatch.context() as patch:
@@ -114,7 +124,7 @@ def _run_cli_in_process(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys
         capsys.readouterr()  # drop anything printed before
         code: int | str | None = 0
         try:
-            cli.main()
+            cli.main(runtime=runtime)
         except SystemExit as exit_:
             code = exit_.code
         captured = capsys.readouterr()
@@ -128,11 +138,12 @@ def _run_cli_in_process(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Callable[..., CliResult]:
     """Run the CLI in-process through `stackctl.cli.main` (as the console script does): cli("render", "-f", ...).
 
-    Only the STACKCTL_* variables given in `env` are set; `cwd` changes directory for the call.
+    Only the STACKCTL_* variables given in `env` are set; `cwd` changes directory for the call; `runtime` (a
+    stackctl.ops.context.Runtime) replaces the real shells.
     """
 
-    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> CliResult:
-        return _run_cli_in_process([str(a) for a in args], monkeypatch, capsys, env, cwd)
+    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, runtime=None) -> CliResult:
+        return _run_cli_in_process([str(a) for a in args], monkeypatch, capsys, env, cwd, runtime)
 
     return run
 
@@ -182,8 +193,8 @@ def tools(debian_tools_dir: Path | None, monkeypatch: pytest.MonkeyPatch) -> Ite
     if missing:
         require_or_skip(f"{' and '.join(missing)} not found (python -m tests.support.debian --tools-path "
                         "unpacks them from Debian packages)")
-    from stackctl.compose import find_compose
-    from stackctl.errors import StackError
+    from stackctl.shells.compose import find_compose
+    from stackctl.core.errors import StackError
 
     try:
         find_compose()

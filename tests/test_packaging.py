@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stackctl.config import load_stack
-from stackctl.render import render_bundle
+from stackctl.shells.stackfile import load_stack
+from stackctl.core.render import render_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def test_wheel_install_renders_the_same_bundle(tmp_path):
     project.mkdir()
     run = lambda *args: subprocess.run([str(python), "-m", "stackctl", *args], cwd=project, capture_output=True,
                                        text=True)
-    located = subprocess.run([str(python), "-c", "import stackctl.render as r; print(r.asset_root())"],
+    located = subprocess.run([str(python), "-c", "import stackctl.core.render as r; print(r.asset_root())"],
                              cwd=project, capture_output=True, text=True, check=True).stdout.strip()
     assert "_assets" in located and str(ROOT) not in located  # the installed copy, not this checkout
     assert run("init").returncode == 0

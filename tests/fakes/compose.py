@@ -1,9 +1,10 @@
 """FAKE: a small stand-in following the Docker Compose CLI and the Docker engine's container state, not the real
 tools.
 
-`FakeCompose` has the shape of stackctl.compose.Compose (`env`, `base()`, `run(argv, ...)`) and records each command
-line with a copy of the environment it would run with; an `up` recreates the named services' containers in
-`FakeEngine`, which answers `containers(project)` and `volumes(project)` like stackctl.docker_engine.DockerEngine.
+`FakeCompose` is stackctl's real Compose shell (so every command line is built by the real code) with `run`
+replaced: it records each command line with a copy of the environment it would run with, and an `up` recreates the
+named services' containers in `FakeEngine`, which answers `containers(project)` and `volumes(project)` like
+stackctl.shells.docker_engine.DockerEngine.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ import itertools
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from stackctl.docker_engine import ContainerInfo
-from stackctl.runner import Completed, ToolError
+from pathlib import Path
+
+from stackctl.core.readiness import ContainerInfo
+from stackctl.core.versions import Version
+from stackctl.shells.compose import Compose, ComposeTool
+from stackctl.shells.runner import Completed, ToolError
+
+TOOL = ComposeTool(("docker", "compose"), Version(2, 40, 3))
 
 _ids = itertools.count(1)
 
@@ -29,6 +36,9 @@ class FakeEngine:
     running: dict[str, ContainerInfo] = field(default_factory=dict)  # by compose service name
     volume_names: list[str] = field(default_factory=list)
     oneshots: set[str] = field(default_factory=set)  # services that run to completion
+
+    def ping(self) -> None:
+        pass
 
     def containers(self, project: str) -> list[ContainerInfo]:
         return sorted(self.running.values(), key=lambda c: c.service)
@@ -52,17 +62,17 @@ class Call:
     what: str
 
 
-@dataclass
-class FakeCompose:
-    engine: FakeEngine
-    project: str = "stackctl"
-    env: dict[str, str] = field(default_factory=dict)
-    calls: list[Call] = field(default_factory=list)
-    fail: str | None = None  # stderr of a failing run
+class FakeCompose(Compose):
+    def __init__(self, engine: FakeEngine, project: str = "stackctl", env: dict[str, str] | None = None):
+        super().__init__(Path("/bundle"), project, env=dict(env or {}), tool=TOOL)
+        self.engine = engine
+        self.calls: list[Call] = []
+        self.fail: str | None = None  # stderr of a failing run
 
-    def base(self) -> list[str]:
-        return ["docker", "compose", "--project-name", self.project, "--project-directory", "/bundle",
-                "--file", "/bundle/compose.yaml"]
+    def for_bundle(self, stack, bundle, env: dict[str, str]) -> "FakeCompose":
+        """A Runtime.make_compose: this fake, with the environment the real shell would get."""
+        self.env = dict(env)
+        return self
 
     def run(self, argv: list[str], what: str, timeout: float | None = 600, capture: bool = True) -> Completed:
         self.calls.append(Call(list(argv), dict(self.env), what))

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from stackctl.config import StackConfig, load_config
-from stackctl.errors import ConfigError
+from stackctl.core.config import StackConfig, load_config
+from stackctl.core.errors import ConfigError
 
 
 def load(data: dict[str, Any]) -> StackConfig:

@@ -1,0 +1,150 @@
+"""`stackctl up`, `down`, `status`, `logs`, `urls` and `doctor`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from stackctl.cli.context import app_context
+from stackctl.cli.present import ServiceProgress, confirm_or_refuse, err, human_duration, out, table, verdict, warn
+
+OUT_OPTION = typer.Option(None, "--out", "-o", help="Bundle directory.")
+
+
+def _print_statuses(statuses, as_json: bool, message: str) -> None:
+    if as_json:
+        out.print_json(json.dumps({"ok": all(s.phase == "ready" for s in statuses),
+                                   "services": [s.to_json() for s in statuses]}))
+    else:
+        out.print(message)
+
+
+def up(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Only these services (and what they depend on)."),
+    timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for health before giving up."),
+    out_dir: Optional[Path] = OUT_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
+) -> None:
+    """Render (if changed), validate, start the stack and wait until every service is healthy."""
+    from stackctl.cli.present import event_printer
+    from stackctl.ops.lifecycle import bring_up
+
+    app_ctx = app_context(ctx)
+    stack = app_ctx.stack()
+    with ServiceProgress(plain=as_json) as progress:
+        result = bring_up(stack, app_ctx.bundle_dir(out_dir), app_ctx.runtime, services or [], timeout,
+                          on_progress=progress.update, on_event=event_printer(f"{stack.config.project}: ", as_json))
+    for warning in result.warnings:
+        warn(warning)
+    if result.noop:
+        _print_statuses(result.statuses, as_json, "stack is up and unchanged; nothing to do")
+    else:
+        _print_statuses(result.statuses, as_json,
+                        f"stack is up: {len(result.statuses)} services ready. Open them with 'stackctl urls'.")
+
+
+def down(
+    ctx: typer.Context,
+    volumes: bool = typer.Option(False, "--volumes", help="Also delete the stack's data volumes (asks first)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting data."),
+    out_dir: Optional[Path] = OUT_OPTION,
+) -> None:
+    """Stop and remove the containers. Data volumes are kept unless --volumes."""
+    from stackctl.ops.lifecycle import bring_down, require_bundle
+
+    app_ctx = app_context(ctx)
+    stack = app_ctx.stack()
+    bundle = require_bundle(app_ctx.bundle_dir(out_dir))
+    engine = app_ctx.runtime.engine
+    engine.ping()
+    if volumes:
+        names = engine.volumes(stack.config.project)
+        confirm_or_refuse(f"Delete {len(names)} volumes of {stack.config.project} ({', '.join(names) or 'none'})? "
+                          "This cannot be undone",
+                          "--volumes deletes data: pass --yes to confirm when not running interactively", yes)
+    bring_down(stack, bundle, app_ctx.runtime, volumes=volumes)
+    out.print(f"{stack.config.project} is down" + ("; its volumes were deleted" if volumes else "; data volumes kept"))
+
+
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable status."),
+) -> None:
+    """One row per service: state, health, URL, uptime, image. Exit 1 if an enabled service is not healthy."""
+    from stackctl.core.endpoints import urls
+    from stackctl.core.readiness import READY
+    from stackctl.ops.lifecycle import statuses as current
+
+    app_ctx = app_context(ctx)
+    stack = app_ctx.stack()
+    statuses = current(stack, app_ctx.runtime)
+    main_url = {row["service"]: row["url"] for row in reversed(urls(stack))}
+    healthy = all(s.phase == READY for s in statuses)
+    if as_json:
+        rows = [{**s.to_json(), "url": main_url.get(s.service)} for s in statuses]
+        out.print_json(json.dumps({"ok": healthy, "project": stack.config.project, "services": rows}))
+    else:
+        out.print(table(escape(f"{stack.config.project} ({stack.file})"),
+                        ("service", "state", "health", "url", "uptime", "image"),
+                        [(s.service, s.state, verdict(s.phase, s.health), main_url.get(s.service, ""),
+                          human_duration(s.uptime_seconds), escape(s.image)) for s in statuses]))
+        for s in statuses:
+            if s.phase != READY:
+                err.print(f"[red]{s.service}[/] is {s.state}/{escape(s.health)}"
+                          + (f": {escape(s.detail)}" if s.detail else ""))
+    if not healthy:
+        raise typer.Exit(1)
+
+
+def logs(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Services to show (default: all)."),
+    follow: bool = typer.Option(False, "--follow", "-F", help="Keep streaming new lines."),
+    tail: Optional[int] = typer.Option(100, "--tail", "-n", help="Lines per service to start with."),
+    out_dir: Optional[Path] = OUT_OPTION,
+) -> None:
+    """Show service logs (through docker compose logs)."""
+    from stackctl.ops.lifecycle import show_logs
+
+    app_ctx = app_context(ctx)
+    show_logs(app_ctx.stack(), app_ctx.bundle_dir(out_dir), app_ctx.runtime, services or [], follow, tail)
+
+
+def urls(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable list."),
+) -> None:
+    """Where to open each UI, and the OTLP endpoints to point your apps at."""
+    from stackctl.core.endpoints import urls as stack_urls
+
+    rows = stack_urls(app_context(ctx).stack())
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    out.print(table(None, ("service", "what", "address"),
+                    [(row["service"], escape(row["description"]), row["url"]) for row in rows]))
+
+
+def doctor(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable results."),
+) -> None:
+    """Preflight checks before 'up', each with a fix hint. Exit 1 if any check failed."""
+    from stackctl.ops.doctor import FAIL, HostFacts, run_checks
+
+    app_ctx = app_context(ctx)
+    runtime = app_ctx.runtime
+    checks = run_checks(app_ctx.stack(), HostFacts(engine=runtime.engine, compose=runtime.compose_tool))
+    failed = any(c.status == FAIL for c in checks)
+    if as_json:
+        out.print_json(json.dumps({"ok": not failed, "checks": [c.to_json() for c in checks]}))
+    else:
+        out.print(table("stackctl doctor", ("check", "result", "found", "fix"),
+                        [(escape(c.name), verdict(c.status), escape(c.found), escape(c.fix)) for c in checks]))
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,115 @@
+"""Presentation: the consoles, one colour per verdict, tables, live progress of services, confirmation prompts.
+Nothing here decides anything; commands hand it results."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+# One colour per verdict word, whichever command says it.
+COLOUR = {"passed": "green", "ok": "green", "ready": "green", "failed": "red", "missing": "yellow",
+          "warning": "yellow", "waiting": "yellow", "skipped": "dim"}
+
+
+def _width(stream) -> int | None:
+    """Piped output is read by people in logs and CI too: give tables room instead of rich's 80 columns."""
+    return None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+
+
+out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+
+
+def verdict(word: str, text: str | None = None) -> str:
+    """`text` (default: the word itself) in the colour of the verdict `word`, escaped for rich."""
+    return f"[{COLOUR.get(word, 'default')}]{escape(word if text is None else text)}[/]"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600}h"
+
+
+def table(title: str | None, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    result = Table(title=title, title_justify="left")
+    for column in columns:
+        result.add_column(column)
+    for row in rows:
+        result.add_row(*row)
+    return result
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def confirm_or_refuse(question: str, refusal: str, yes: bool) -> None:
+    """Go on when `yes`; ask when a person is at the terminal; otherwise refuse with `refusal` (never hang)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        from stackctl.core.errors import StackError
+
+        raise StackError(refusal)
+    typer.confirm(question, abort=True)
+
+
+def _status_table(statuses, elapsed: float) -> Table:
+    rows = [(s.service, s.state, verdict(s.phase, s.health),
+             f"{elapsed:.0f}s" if s.phase != "ready" else human_duration(s.uptime_seconds), escape(s.detail[:80]))
+            for s in statuses]
+    return table(f"waiting for the stack ({elapsed:.0f}s)", ("service", "state", "health", "waited", "detail"), rows)
+
+
+class ServiceProgress:
+    """Live progress on stderr while services come up: a table redrawn in place on a terminal, otherwise (and
+    with --json, whose stdout scripts read) one line per change of a service's phase. Used as a context manager;
+    `update` is the callback the wait loop calls."""
+
+    def __init__(self, plain: bool = False):
+        self.plain = plain
+        self.live = None
+        self.last_phase: dict[str, str] = {}
+
+    def __enter__(self) -> "ServiceProgress":
+        if err.is_terminal and not self.plain:
+            from rich.live import Live
+
+            self.live = Live(_status_table([], 0), console=err, auto_refresh=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def update(self, statuses, elapsed: float) -> None:
+        if self.live is not None:
+            self.live.update(_status_table(statuses, elapsed), refresh=True)
+            return
+        for s in statuses:
+            if self.last_phase.get(s.service) != s.phase:
+                self.last_phase[s.service] = s.phase
+                err.print(f"[{elapsed:5.0f}s] {s.service}: {s.health}" + (f" ({s.detail})" if s.detail else ""),
+                          markup=False)
+
+
+def event_printer(prefix: str, quiet: bool = False) -> Callable[[str], None]:
+    def show(message: str) -> None:
+        if not quiet:
+            err.print(f"{prefix}{message}", markup=False)
+    return show

@@ -1,0 +1,147 @@
+"""The filesystem writer: atomic writes with explicit permissions, the staging directory a bundle is validated in,
+and applying a validated bundle. Everything stackctl writes goes through here."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stackctl.core.errors import StackError
+
+MANIFEST = ".stackctl-bundle.json"  # bundle file list with hashes; written last
+INCOMPLETE = ".stackctl-rendering"  # present while a write is in progress
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` so readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def ensure_private_dir(path: Path) -> None:
+    """A directory only its owner can enter (0700), created if missing, tightened if too open."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _mode_for(rel: str) -> int:
+    return 0o755 if rel.endswith(".sh") else 0o644
+
+
+def write_tree(plan: dict[str, bytes], root: Path) -> None:
+    """Write a plan into an empty directory (a staging copy: no atomicity needed, nobody reads it yet)."""
+    for rel, data in plan.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(_mode_for(rel))
+
+
+@contextlib.contextmanager
+def staging_dir(prefix: str = "stackctl-staging-") -> Iterator[Path]:
+    """A private temporary directory, removed afterwards whatever happens."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written or self.removed)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_manifest(out: Path) -> dict[str, str] | None:
+    try:
+        files = json.loads((out / MANIFEST).read_text())["files"]
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+    return files if isinstance(files, dict) else None
+
+
+def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
+    """Make `out` hold exactly `plan`: changed files replaced atomically, unchanged ones untouched, stale removed.
+
+    Files are replaced one by one rather than the directory swapped: running containers bind-mount directories
+    of the bundle, and a swapped directory would leave them looking at the old, deleted one. A marker file says a
+    write is under way; if a crash leaves it, the next render rewrites every file.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST
+    marker = out / INCOMPLETE
+    interrupted = marker.exists()
+    # After a crash the old manifest still lists what the last complete write left: trusted for removing stale
+    # files, never for skipping unchanged ones.
+    previous = _read_manifest(out)
+    if previous is None:
+        if manifest_path.exists() or (any(out.iterdir()) and not interrupted):
+            raise StackError(f"{out} exists and was not written by stackctl; choose another --out or remove it")
+        previous = {}
+    atomic_write(marker, b"stackctl render in progress\n")
+    written, unchanged = [], []
+    for rel, data in plan.items():
+        target = out / rel
+        if (not interrupted and previous.get(rel) == _digest(data) and target.is_file()
+                and target.read_bytes() == data):
+            unchanged.append(rel)
+            continue
+        atomic_write(target, data, mode=_mode_for(rel))
+        written.append(rel)
+    removed = []
+    for rel in sorted(set(previous) - set(plan)):
+        (out / rel).unlink(missing_ok=True)
+        removed.append(rel)
+    _remove_empty_dirs(out)
+    manifest = {"files": {rel: _digest(data) for rel, data in plan.items()}}
+    manifest_data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    if interrupted or not manifest_path.is_file() or manifest_path.read_bytes() != manifest_data:
+        atomic_write(manifest_path, manifest_data)
+    marker.unlink()
+    return WriteResult(tuple(written), tuple(unchanged), tuple(removed))
+
+
+def _remove_empty_dirs(out: Path) -> None:
+    # Bottom-up, looking at each directory as it is now: a directory whose last subdirectory was just removed
+    # is empty too (a walk listed in advance still saw that subdirectory).
+    for dirpath, _, _ in os.walk(out, topdown=False):
+        path = Path(dirpath)
+        if path != out and not any(path.iterdir()):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def bundle_is_current(plan: dict[str, bytes], out: Path) -> bool:
+    """True when `out` already holds exactly this plan (nothing to write)."""
+    if (out / INCOMPLETE).exists():
+        return False
+    previous = _read_manifest(out)
+    return previous == {rel: _digest(data) for rel, data in plan.items()} and all(
+        (out / rel).is_file() for rel in plan)

@@ -1,0 +1,150 @@
+"""Runbooks (runbooks/<AlertName>.md): exactly one per alert the rule packs can raise, each with the same sections,
+concrete diagnosis (queries, dashboards, logs, commands) and valid PromQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import pytest
+import yaml
+
+from tests.provisioning.test_rules import TEST_STACK, alert_rules, find_tool, render_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK_DIR = ROOT / "runbooks"
+RUNBOOKS = {path.stem: path for path in sorted(RUNBOOK_DIR.glob("*.md")) if path.name != "README.md"}
+SECTIONS = ["Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation"]
+DASHBOARD_UIDS = {"stackctl-stack-overview", "stackctl-service-red", "stackctl-slo", "stackctl-host",
+                  "stackctl-alerts", "stackctl-logs"}
+# Alerts about request paths: their diagnosis must send you to traces too.
+TRACED = {"HTTPErrorRatioHigh", "HTTPLatencyP95High", "HTTPTrafficDrop", "SLOErrorBudgetBurn",
+          "SLOErrorBudgetExhausted", "OtelCollectorRefusingTelemetry"}
+PROMQL_BLOCK = re.compile(r"```promql\n(.*?)```", re.S)
+# Words that look like metric names in an expression but are PromQL functions, keywords or label names.
+PROMQL_WORDS = {
+    "sum", "avg", "count", "max", "min", "topk", "by", "without", "on", "ignoring", "group_left", "group_right",
+    "and", "or", "unless", "offset", "rate", "increase", "predict_linear", "histogram_quantile", "avg_over_time",
+    "vector", "label_replace", "deriv", "changes", "bool",
+}
+
+
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory) -> dict[str, list[dict]]:
+    """Every alert rule of the test stack (all services, all packs, one SLO), by alert name."""
+    found: dict[str, list[dict]] = {}
+    for rule in alert_rules(render_stack(tmp_path_factory.mktemp("runbooks"), TEST_STACK)):
+        found.setdefault(rule["alert"], []).append(rule)
+    return found
+
+
+def sections(text: str) -> dict[str, str]:
+    """## heading -> its body."""
+    parts = re.split(r"^## (.+)$", text, flags=re.M)
+    return {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+def metrics_in(expr: str) -> set[str]:
+    """Metric and recording-rule names in a PromQL expression (label matchers, grouping and functions removed)."""
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()", expr))  # not followed by "(": no functions
+    return names - PROMQL_WORDS
+
+
+def test_every_alert_has_a_runbook_and_every_runbook_an_alert(alerts):
+    assert set(alerts) == set(RUNBOOKS), (
+        f"alerts without a runbook: {sorted(set(alerts) - set(RUNBOOKS))}; "
+        f"runbooks without an alert: {sorted(set(RUNBOOKS) - set(alerts))}")
+
+
+@pytest.mark.parametrize("name", sorted(RUNBOOKS))
+def test_runbook_structure(name):
+    text = RUNBOOKS[name].read_text()
+    assert text.splitlines()[0] == f"# {name}", "the title is the alert name"
+    found = sections(text)
+    assert list(found) == SECTIONS, f"sections must be exactly {SECTIONS} in this order"
+    for section, body in found.items():
+        assert len(body) >= 100, f"section {section} is too thin to act on"
+    diagnosis = found["Diagnosis"]
+    assert PROMQL_BLOCK.search(diagnosis), "Diagnosis needs at least one ```promql query to run"
+    assert DASHBOARD_UIDS & set(re.findall(r"stackctl-[a-z-]+", diagnosis)), "Diagnosis names no dashboard"
+    assert re.search(r"stackctl (status|logs)", diagnosis), "Diagnosis does not say to run stackctl status/logs"
+    assert re.search(r"\blogs?\b", diagnosis, re.I), "Diagnosis does not say which logs to read"
+    if name in TRACED:
+        assert re.search(r"trace|Jaeger", diagnosis), "Diagnosis does not say which traces to look at"
+
+
+@pytest.mark.parametrize("name", sorted(RUNBOOKS))
+def test_runbook_is_about_its_alert(name, alerts):
+    """Concrete, not boilerplate: the runbook talks about the metrics its alert is computed from, states its
+    severity, and shares no section word for word with another runbook."""
+    if name not in alerts:
+        pytest.skip("no such alert (reported by the coverage test)")
+    text = RUNBOOKS[name].read_text()
+    used = set().union(*(metrics_in(rule["expr"]) for rule in alerts[name]))
+    assert used & set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text)), f"mentions none of {sorted(used)}"
+    header = text.split("## ", 1)[0]
+    for severity in {rule["labels"]["severity"] for rule in alerts[name]}:
+        assert severity in header, f"the header does not state severity {severity}"
+
+
+def test_no_copy_pasted_sections():
+    seen: dict[str, str] = {}
+    for name, path in RUNBOOKS.items():
+        for section, body in sections(path.read_text()).items():
+            key = re.sub(r"\s+", " ", body)
+            assert key not in seen, f"{name} {section} is the same as {seen[key]}"
+            seen[key] = f"{name} {section}"
+
+
+def test_dashboards_and_commands_named_exist():
+    from stackctl import cli
+
+    commands = {c.name or c.callback.__name__ for c in cli.app.registered_commands}
+    groups = {g.name: {c.name or c.callback.__name__ for c in g.typer_instance.registered_commands}
+              for g in cli.app.registered_groups}
+    for path in [*RUNBOOKS.values(), RUNBOOK_DIR / "README.md"]:
+        text = path.read_text()
+        # Dashboard uids; container names (stackctl-<service>-1) and volumes (stackctl_<service>-data) are not.
+        for uid in re.findall(r"\bstackctl-[a-z-]+", text):
+            if not uid.endswith("-"):  # stackctl-prometheus-1, stackctl-<service>-1
+                assert uid in DASHBOARD_UIDS, f"{path.name}: unknown dashboard {uid}"
+        for command, sub in re.findall(r"`stackctl ([a-z]+)(?: ([a-z]+))?", text):
+            assert command in commands or command in groups, f"{path.name}: no command stackctl {command}"
+            if command in groups:
+                assert sub in groups[command], f"{path.name}: no command stackctl {command} {sub}"
+
+
+def test_runbook_links_resolve_in_the_rendered_bundle(tmp_path):
+    """Without rules.runbook_base_url, links point at the runbooks copied into the bundle."""
+    bundle = render_stack(tmp_path, {"rules": {"slos": TEST_STACK["rules"]["slos"]}})
+    rules = alert_rules(bundle)
+    assert rules
+    for rule in rules:
+        url = rule["annotations"]["runbook_url"]
+        assert url.startswith("file://"), url
+        path = Path(url2pathname(urlparse(url).path))
+        assert path == (bundle / "runbooks" / f"{rule['alert']}.md").absolute() or path.name == f"{rule['alert']}.md"
+        assert path.is_file(), f"{rule['alert']}: {url} does not exist"
+        assert path.read_text() == RUNBOOKS[rule["alert"]].read_text()
+
+
+@pytest.mark.tools
+def test_runbook_queries_are_valid_promql():
+    from tests.support.promql import check_promql
+
+    promtool = find_tool("promtool")
+    queries = {f"{name} query {i}": query.strip()
+               for name, path in RUNBOOKS.items()
+               for i, query in enumerate(PROMQL_BLOCK.findall(path.read_text()), start=1)}
+    assert len(queries) >= len(RUNBOOKS)
+    assert check_promql(queries, promtool=promtool) == {}
+
+
+def test_readme_lists_every_dashboard():
+    text = (RUNBOOK_DIR / "README.md").read_text()
+    assert all(f"`{uid}`" in text for uid in DASHBOARD_UIDS)
+    assert not yaml.safe_load("[]")  # the module imports stay used
