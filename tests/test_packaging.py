@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -22,8 +23,13 @@ def test_wheel_install_renders_the_same_bundle(tmp_path):
                    check=True, capture_output=True, text=True)
     (wheel,) = wheels.glob("stackctl-*.whl")
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)  # dependencies come from this environment
+    venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
+    # Dependencies come from the environment running the tests (a venv's own site-packages, not the system's).
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(site) / "outer-deps.pth").write_text("\n".join(sorted(deps)) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
                    check=True, capture_output=True, text=True)
     project = tmp_path / "project"
