@@ -42,7 +42,7 @@ def asset_root() -> Path:
     raise StackError("stackctl's templates are missing from this installation (no compose/ directory found)")
 
 
-def template_env(root: Path, go_safe: bool = False) -> jinja2.Environment:
+def template_env(root: Path, go_safe: bool = False, bytecode_cache: Any = None) -> jinja2.Environment:
     delimiters = dict(
         block_start_string="[%", block_end_string="%]", variable_start_string="[[", variable_end_string="]]",
         comment_start_string="[#", comment_end_string="#]",
@@ -55,6 +55,7 @@ def template_env(root: Path, go_safe: bool = False) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        bytecode_cache=bytecode_cache,
     )
     env.filters["json"] = lambda value: json.dumps(value, sort_keys=True)
     return env
@@ -138,7 +139,7 @@ def _service_assets(root: Path, spec: catalog.ServiceSpec) -> list[tuple[Path, s
 
 def render_service_files(stack: Stack, root: Path, env: jinja2.Environment, context: dict) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    go_env = template_env(root, go_safe=True)
+    go_env = template_env(root, go_safe=True, bytecode_cache=env.bytecode_cache)
     for svc in stack.services.values():
         for source, dest in _service_assets(root, svc.spec):
             rel_source = source.relative_to(root).as_posix()
@@ -325,13 +326,14 @@ def render_compose(stack: Stack, root: Path, env: jinja2.Environment, context: d
     return (header + yamltext.dump(document)).encode()
 
 
-def render_bundle(stack: Stack, bundle: Path | None = None) -> dict[str, bytes]:
+def render_bundle(stack: Stack, bundle: Path | None = None, template_cache: Any = None) -> dict[str, bytes]:
     """The whole bundle as {relative path: bytes}. Pure: reads templates, writes nothing.
 
     `bundle` is where it will be written (runbook links point into it); default build/ next to the stack file.
+    `template_cache` (a Jinja bytecode cache) only saves compiling the templates again.
     """
     root = asset_root()
-    env = template_env(root)
+    env = template_env(root, bytecode_cache=template_cache)
     context = template_context(stack, bundle)
     files = keep_runbooks_of_rendered_alerts(drop_dashboards_without_datasources(
         render_service_files(stack, root, env, context), {svc.name for svc in stack.services.values()}))

@@ -13,6 +13,7 @@ from stackctl.clients.http import probe as http_probe
 from stackctl.core.config import Stack
 from stackctl.shells.compose import Compose, ComposeTool, find_compose
 from stackctl.shells.docker_engine import DockerEngine
+from stackctl.shells.fs import template_cache
 from stackctl.shells.state import SecretStore
 
 
@@ -25,6 +26,7 @@ class Runtime:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     poll_interval: float = 1.0  # seconds between two looks while waiting for health
+    template_cache: object | None = field(default_factory=template_cache)  # compiled templates, kept between runs
     # Builds the Compose shell for a bundle (stack, bundle, env); tests pass a fake with the same methods.
     make_compose: Callable[[Stack, Path, dict[str, str]], Compose] | None = None
 

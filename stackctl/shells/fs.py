@@ -42,6 +42,35 @@ def ensure_private_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
+def cache_dir(*parts: str) -> Path:
+    """stackctl's directory under the user's cache ($XDG_CACHE_HOME or ~/.cache), private to the user."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stackctl"
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def template_cache():
+    """A cache of compiled templates (Jinja's bytecode, checked against each template's source), so a render does
+    not compile 30 templates again; None when no cache directory can be made (rendering just compiles)."""
+    import sys
+
+    import jinja2
+
+    class QuietCache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:  # a full or read-only cache costs only speed
+                pass
+
+    try:
+        directory = cache_dir(f"templates-jinja{jinja2.__version__}-py{sys.version_info[0]}{sys.version_info[1]}")
+    except OSError:
+        return None
+    return QuietCache(str(directory))
+
+
 def _mode_for(rel: str) -> int:
     return 0o755 if rel.endswith(".sh") else 0o644
 

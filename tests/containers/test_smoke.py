@@ -310,6 +310,37 @@ def test_broken_service_makes_up_fail_naming_it_with_its_log(tmp_path, local_ima
         client.images.remove(broken, noprune=True)
 
 
+def test_a_dependency_that_never_turns_healthy_is_named_with_its_healthcheck_output_and_log(tmp_path, local_images):
+    """Compose itself waits for Alertmanager (Prometheus depends on it being healthy) and says only "dependency
+    failed to start". up must name the service and show its healthcheck output and log. Takes about 2.5 minutes:
+    Docker calls a container unhealthy only after its start period and every retry."""
+    import docker
+
+    client = docker.from_env()
+    stuck = "local/alertmanager-stuck:0.25.0"
+    # Alertmanager's image, but the process never listens: the healthcheck (wget of /-/ready) can never pass.
+    holder = client.containers.create(local_images["alertmanager"])
+    try:
+        holder.commit(repository=stuck.split(":")[0], tag=stuck.split(":")[1], changes=[
+            'ENTRYPOINT ["/bin/sh", "-c", "echo alertmanager stand-in that never listens; exec sleep 100000", "-"]'])
+    finally:
+        holder.remove()
+    stack_file = write_stack(tmp_path, f"smoke-stuck-{uuid.uuid4().hex[:6]}", local_images,
+                             services={"alertmanager": {"image": stuck}})
+    try:
+        result = stackctl(stack_file, "up", "--timeout", "240", timeout=400)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "docker compose up stopped: alertmanager is unhealthy" in result.stderr
+        assert "last healthcheck output of alertmanager:" in result.stderr
+        assert "Connection refused" in result.stderr or "can't connect" in result.stderr
+        assert "last 30 log lines of alertmanager:" in result.stderr
+        assert "alertmanager stand-in that never listens" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        force_down(stack_file)
+        client.images.remove(stuck, noprune=True)
+
+
 def test_commands_say_clearly_when_the_engine_is_unreachable(tmp_path, local_images):
     stack_file = write_stack(tmp_path, "smoke-noengine", local_images)
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
