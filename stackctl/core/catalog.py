@@ -311,7 +311,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         # Security is on, so health needs credentials: read from the secret file inside the container and handed to
         # curl as a config on stdin, so the password is not on a command line either.
         healthcheck=Healthcheck(
-            ("CMD-SHELL", "printf 'user = \"elastic:%s\"\\n' \"$$(cat /run/secrets/elastic_password)\" | "
+            ("CMD-SHELL", "printf 'user = \"elastic:%s\"\\n' \"$(cat /run/secrets/elastic_password)\" | "
              "curl -fsS -o /dev/null -K - 'http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s'"),
             retries=60, start_period="60s",
         ),

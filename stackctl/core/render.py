@@ -57,8 +57,14 @@ def template_env(root: Path, go_safe: bool = False, bytecode_cache: Any = None) 
         autoescape=False,
         bytecode_cache=bytecode_cache,
     )
-    env.filters["json"] = lambda value: json.dumps(value, sort_keys=True)
+    env.filters["json"] = to_json
     return env
+
+
+def to_json(value: Any) -> str:
+    """A value as JSON, which is also a YAML flow scalar: non-ASCII characters written as themselves (YAML, unlike
+    JSON, has no surrogate-pair escapes, so an emoji escaped the JSON way breaks Go's YAML parser)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
@@ -322,8 +328,22 @@ def render_compose(stack: Stack, root: Path, env: jinja2.Environment, context: d
         # Values come from the environment of the compose process only; see stackctl.secrets.
         document["secrets"] = {name: {"environment": env_name(name)} for name in sorted(secret_names)}
     header = ("# Rendered by stackctl from stack.yaml and compose/. Do not edit: change stack.yaml and run "
-              "'stackctl render'.\n# Secrets are injected by 'stackctl up' from the state directory; they are not in this file.\n")
-    return (header + yamltext.dump(document)).encode()
+              "'stackctl render'.\n# Secrets are injected by 'stackctl up' from the state directory; they are not in this file.\n"
+              "# Every $ is written $$: Compose would otherwise fill in ${...} from its environment, which holds them.\n")
+    return (header + yamltext.dump(escape_for_compose(document))).encode()
+
+
+def escape_for_compose(value: Any) -> Any:
+    """Every string as Compose must read it to pass it on unchanged: `$` doubled, so no value (a setting, an
+    image, a command) can pull a variable of Compose's environment into the file. Templates and the catalog write
+    what the container sees."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {escape_for_compose(k): escape_for_compose(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_for_compose(v) for v in value]
+    return value
 
 
 def render_bundle(stack: Stack, bundle: Path | None = None, template_cache: Any = None) -> dict[str, bytes]:
