@@ -169,6 +169,7 @@ class ServiceSpec:
     host_needs: tuple[SysctlMinimum, ...] = ()  # kernel settings doctor checks on the Docker host
     caveats: tuple[MachineCaveat, ...] = ()  # architecture problems doctor warns about
     after_up: tuple[DataView, ...] = ()  # provisioning through its API once the stack is healthy
+    shows_runbooks: bool = False  # runbooks are rendered as its dashboards, and alerts link there
     # Places for later features: the end-to-end checks `stackctl verify` runs for it, and how `stackctl backup`
     # captures its data.
     verify: tuple = ()
@@ -292,6 +293,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         memory="512m",
         user="472:0",
         assets=("grafana",),
+        shows_runbooks=True,
         after=("prometheus", "elasticsearch", "jaeger"),
         secrets=(SecretUse("grafana_admin_password"), SecretUse("grafana_reader_password", when="elasticsearch")),
         # Grafana reads its admin password only on the first start with an empty data volume.
