@@ -250,6 +250,8 @@ class StackConfig:
     verify: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.state_dir.strip():
+            raise SchemaError(("state_dir",), "must name a directory for stackctl's secrets, e.g. .stackctl")
         if self.version != SCHEMA_VERSION:
             raise SchemaError(("version",), f"this stackctl reads stack file version {SCHEMA_VERSION}, got {self.version}")
         if not _PROJECT.fullmatch(self.project):
@@ -303,13 +305,26 @@ class Stack:
 
     @property
     def state_dir(self) -> Path:
-        return (self.file.parent / self.config.state_dir).resolve()
+        """Absolute, with . and .. resolved as text: a symbolic link stays visible as what it is."""
+        return normalized(self.file.parent / Path(self.config.state_dir).expanduser())
 
     def enabled(self, key: str) -> bool:
         return key in self.services
 
     def get(self, key: str) -> ResolvedService:
         return self.services[key]
+
+
+def normalized(path: Path) -> Path:
+    """`path` made absolute-looking with '.' and '..' removed textually (no filesystem access)."""
+    parts: list[str] = []
+    for part in path.parts:
+        if part == "..":
+            if len(parts) > 1:
+                parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return Path(*parts)
 
 
 # --- loading -------------------------------------------------------------------------------------------------
