@@ -512,9 +512,10 @@ def _origin_for(origins: dict[tuple, str], path: tuple) -> str | None:
 
 
 def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = None,
-            origins: dict[tuple, str] | None = None) -> Stack:
-    """Decide everything the catalog leaves open: which services run, images, versions, host ports."""
-    source = str(file)
+            origins: dict[tuple, str] | None = None, source: str | None = None) -> Stack:
+    """Decide everything the catalog leaves open: which services run, images, versions, host ports. `source` names
+    the stack file in messages as the user gave it (default: `file`)."""
+    source = source or str(file)
     lines = lines or {}
     origins = origins or {}
 

@@ -15,7 +15,7 @@ from stackctl.core.render import render_bundle
 from stackctl.core.secrets import missing_values, required_secrets
 from stackctl.ops.context import Runtime
 from stackctl.ops.validate import tool_checks, user_secrets_check
-from stackctl.shells.fs import WriteResult, bundle_is_current, staging_dir, write_bundle, write_tree
+from stackctl.shells.fs import WriteResult, bundle_is_current, bundle_problem, staging_dir, write_bundle, write_tree
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,10 @@ def validate_plan(stack: Stack, bundle: Path, runtime: Runtime, *, tools: bool) 
     store = runtime.store(stack)
     new_secrets = missing_values(stack, store.exists)
     known = {**store.known_values(stack, runtime.environ), **{k: v.encode() for k, v in new_secrets.items()}}
-    checks = structural_checks(stack, plan, known) + [state_check(stack, bundle, store),
-                                                       stored_secrets_check(stack, store, new_secrets)]
+    problem = bundle_problem(plan, bundle)
+    checks = structural_checks(stack, plan, known) + [
+        CheckResult("bundle directory", FAILED if problem else PASSED, "stackctl", problem or str(bundle)),
+        state_check(stack, bundle, store), stored_secrets_check(stack, store, new_secrets)]
     if tools and not any(c.status == FAILED for c in checks):
         user = user_secrets_check(stack, runtime.environ)
         checks += [user] if user else []
@@ -67,6 +69,14 @@ def validate_plan(stack: Stack, bundle: Path, runtime: Runtime, *, tools: bool) 
             write_tree(plan, staged)
             checks += tool_checks(stack, staged, runtime.compose_tool)
     return Validation(plan, new_secrets, tuple(checks))
+
+
+def refusal(failed: list[CheckResult]) -> StackError:
+    """One line when stackctl's own checks said what is wrong in a line each; a tool's output goes below."""
+    if all(c.tool == "stackctl" and "\n" not in c.message for c in failed):
+        return StackError("; ".join(c.message for c in failed) + " (nothing was written)")
+    return StackError("the bundle did not validate: " + ", ".join(c.name for c in failed) + "; nothing was written",
+                      details="\n".join(f"{c.name} ({c.tool}):\n{c.message}" for c in failed))
 
 
 def state_check(stack: Stack, bundle: Path, store) -> CheckResult:
@@ -109,6 +119,5 @@ def prepare_bundle(stack: Stack, bundle: Path, runtime: Runtime, *, tools: bool)
     validation = validate_plan(stack, bundle, runtime, tools=tools)
     failed = validation.failed()
     if failed:
-        raise StackError("the bundle did not validate: " + ", ".join(c.name for c in failed)
-                         + "; nothing was written", details="\n".join(f"{c.name} ({c.tool}):\n{c.message}" for c in failed))
+        raise refusal(failed)
     return apply(validation, stack, bundle, runtime)

@@ -144,6 +144,26 @@ def _inside(out: Path, rel: str) -> Path:
     return target
 
 
+def bundle_problem(plan: dict[str, bytes], out: Path) -> str | None:
+    """Why `out` cannot take this plan (checked before anything is written), or None."""
+    if out.is_symlink() and not out.exists():
+        return f"{out} is a dangling symbolic link"
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return f"{out} is not a directory; choose another --out"
+    if _read_manifest(out) is None and (out / MANIFEST).exists():
+        return f"{out}/{MANIFEST} is not a bundle manifest stackctl wrote; remove it or choose another --out"
+    if not (out / MANIFEST).exists() and not (out / INCOMPLETE).exists() and any(out.iterdir()):
+        return f"{out} exists and was not written by stackctl; choose another --out or remove it"
+    try:
+        for rel in plan:
+            _inside(out, rel)
+    except StackError as error:
+        return error.message
+    return None
+
+
 def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
     """Make `out` hold exactly `plan`: changed files replaced atomically, unchanged ones untouched, stale removed.
 
