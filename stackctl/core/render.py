@@ -303,6 +303,12 @@ def _config_hash(files: dict[str, bytes], key: str) -> str:
     return digest.hexdigest()[:16]
 
 
+# Compose keys decided from the catalog for every service, whether or not a given service has them: a template may
+# add labels and volumes (merged in) and its own keys (command, environment, ...), never these.
+CATALOG_OWNED = frozenset({"image", "restart", "mem_limit", "logging", "ports", "healthcheck", "depends_on",
+                           "secrets", "user", "container_name"})
+
+
 def compose_service(stack: Stack, svc: ResolvedService, fragment: dict, config_hash: str) -> dict:
     """The compose definition of one service: catalog facts, then its template fragment's own keys."""
     spec = svc.spec
@@ -347,7 +353,7 @@ def compose_service(stack: Stack, svc: ResolvedService, fragment: dict, config_h
             for use in svc.secrets
         ]
     for key, value in fragment.items():
-        if key in service and key != "labels":
+        if key in CATALOG_OWNED:
             raise StackError(f"compose/{spec.key}.yaml.j2 sets {key!r}, which the catalog owns")
         if key == "labels":
             service["labels"].update(value)
