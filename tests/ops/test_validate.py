@@ -207,3 +207,17 @@ def test_tool_checks_without_compose_report_it_missing(tmp_path, path_without_to
     results = {r.name: r for r in tool_checks(stack, out, no_compose)}
     assert results["docker compose config"].status == "missing"
     assert "promtool check config" not in results  # Prometheus is off in this preset: nothing to check
+
+
+@pytest.mark.tools
+def test_promtool_checks_every_rule_file_of_the_bundle(tmp_path, tools):
+    """The validator's glob covers all rule files: breaking any one of them fails the check."""
+    stack = stack_from("", tmp_path)
+    plan = render_bundle(stack)
+    rule_files = sorted(p for p in plan if p.startswith("configs/prometheus/rules/") and p.endswith(".yml"))
+    assert len(rule_files) >= 4
+    for index, broken in enumerate((rule_files[0], rule_files[-1])):
+        bad = {**plan, broken: plan[broken] + b"\n  - name: broken\n    rules:\n      - alert: X\n        expr: 'up ==='\n"}
+        results = checks_of(stack, bad, tmp_path / f"staged-{index}")
+        assert results["promtool check rules"].status == "failed", broken
+        assert Path(broken).name in results["promtool check rules"].message
