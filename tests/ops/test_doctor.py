@@ -112,3 +112,62 @@ def test_doctor_checks_each_kernel_need_once_against_its_minimum():
     assert checks["vm.max_map_count"].status == FAIL and "262144" in checks["vm.max_map_count"].found
     metrics = by_name(run_checks(make_stack(METRICS), facts(FakeEngine())))
     assert "vm.max_map_count" not in metrics  # only Elasticsearch needs it
+
+
+def report(stack, **kwargs) -> list[tuple[str, str, str, str]]:
+    return [(c.name, c.status, c.found, c.fix) for c in run_checks(stack, facts(**kwargs))]
+
+
+def test_the_whole_report_of_a_metrics_stack_with_problems():
+    engine = FakeEngine(present={"prom/prometheus:v3.14.0"}, mem=int(1.5 * 1024**3), security=["name=rootless"])
+    rows = report(make_stack(METRICS), engine=engine, port_free=lambda host, port: port != 9093,
+                  port_owner=lambda port: "nginx (pid 7)", disk_free=lambda path: None)
+    unreachable = "not present and not pullable: lookup registry: no such host"
+    fix = "set registry_mirror to a registry you can reach, or services.{}.image to an image you have (docker images)"
+    assert rows == [
+        ("docker engine", OK, "Docker 28.0.0 (API 1.48, test)", ""),
+        ("docker compose", OK, "docker compose 2.40.3", ""),
+        ("memory", WARN, "Docker has 1.5 GiB; the enabled services' limits add up to 1.9 GiB",
+         "give Docker more memory, or disable services / lower services.<name>.memory and heap sizes in stack.yaml"),
+        ("disk", WARN, "cannot read free space of /var/lib/docker from here",
+         "make sure the Docker host has about 7.0 GiB free"),
+        ("port 9090", OK, "free on 127.0.0.1 for prometheus (web)", ""),
+        ("port 9093", FAIL, "busy on 127.0.0.1, held by nginx (pid 7)",
+         "stop what holds it, or set services.alertmanager.port to a free port in stack.yaml"),
+        ("port 3000", OK, "free on 127.0.0.1 for grafana (web)", ""),
+        ("image prom/prometheus:v3.14.0", OK, "present locally", ""),
+        ("image prom/alertmanager:v0.34.0", FAIL, unreachable, fix.format("alertmanager")),
+        ("image grafana/grafana:12.4.10", FAIL, unreachable, fix.format("grafana")),
+        ("image prom/node-exporter:v1.10.2", FAIL, unreachable, fix.format("node_exporter")),
+        ("data directories", OK, "all state is in named Docker volumes, owned by each image's user "
+                                 "(no bind-mounted data directories to check)", ""),
+        ("rootless Docker", WARN, "the engine runs rootless", "memlock cannot be raised from inside; set them on the host"),
+    ]
+
+
+def test_the_report_of_a_logs_stack_on_arm64_inside_lxc():
+    stack = make_stack({"preset": "logs", "services": {"elasticsearch": {"extra_java_opts": "-XX:UseSVE=0"}}})
+    images = {svc.image for svc in stack.services.values()}
+    rows = report(stack, engine=FakeEngine(present=images, mem=2 * 1024**3), machine=lambda: "ARM64",
+                  read_file=lambda path: {"/proc/sys/vm/max_map_count": "262144\n",
+                                          "/proc/1/environ": "HOME=/\0container=lxc\0"}.get(path),
+                  disk_free=lambda path: 3 * 1024**3, port_free=lambda host, port: port != 5601)
+    by = {name: (status, found, fix) for name, status, found, fix in rows}
+    assert by["vm.max_map_count"] == (OK, "262144", "")
+    assert by["memory"] == (FAIL, "Docker has 2.0 GiB; the enabled services' limits add up to 4.2 GiB",
+                            "give Docker more memory, or disable services / lower services.<name>.memory and heap "
+                            "sizes in stack.yaml")
+    assert by["disk"] == (FAIL, "3.0 GiB free in /var/lib/docker; the stack needs about 12.0 GiB",
+                          "free disk space (docker system prune) or lower services.prometheus.retention")
+    assert by["port 5601"] == (FAIL, "busy on 127.0.0.1", "stop what holds it, or set services.kibana.port to a free "
+                                                           "port in stack.yaml")
+    assert by["port 5044"][2] == "" and by["port 5044"][1] == "free on 127.0.0.1 for logstash (beats)"
+    assert by["arm64 host"] == (OK, "arm64; Elasticsearch runs with -XX:UseSVE=0", "")
+    assert by["LXC"] == (WARN, "running inside LXC",
+                         "raise memlock and vm.max_map_count on the LXC host; they cannot be set from inside")
+    unreadable = dict((r[0], r[1:]) for r in report(stack, engine=FakeEngine(present=images),
+                                                     read_file=lambda path: None))
+    assert unreadable["vm.max_map_count"] == (WARN, "cannot read it here (Docker may run in a VM)",
+                                              "make sure the Docker host has vm.max_map_count >= 262144")
+    registry = dict((r[0], r[1:]) for r in report(make_stack(METRICS), engine=FakeEngine(registry=True)))
+    assert registry["image grafana/grafana:12.4.10"] == (OK, "not present yet; the registry has it (pulled on up)", "")

