@@ -38,15 +38,7 @@ def closest(name: str, candidates) -> str:
     return f"did you mean '{match[0]}'?" if match else ""
 
 
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin in (list, tuple):
-        return "a list"
-    if origin is dict or (dataclasses.is_dataclass(tp)):
-        return "a mapping"
-    if _is_optional(tp):
-        return _type_name(next(a for a in get_args(tp) if a is not type(None)))
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
 def _is_optional(tp: Any) -> bool:
@@ -122,7 +114,7 @@ def _describe(value: Any) -> str:
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
-    return f"{value!r} ({_type_name(type(value))})"
+    return f"{value!r} ({_TYPE_NAMES.get(type(value), type(value).__name__)})"
 
 
 def build(cls: type, data: Any, path: tuple = ()) -> Any:
@@ -149,14 +141,3 @@ def build(cls: type, data: Any, path: tuple = ()) -> Any:
         raise SchemaError(path + error.path, error.problem, error.hint) from None
     except ValueError as error:
         raise SchemaError(path, str(error)) from None
-
-
-def to_data(obj: Any) -> Any:
-    """The inverse of build: a dataclass tree as plain YAML-able data (keys in field order)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.metadata.get("key", f.name): to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
-    if isinstance(obj, dict):
-        return {k: to_data(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_data(v) for v in obj]
-    return obj

@@ -24,7 +24,7 @@ class Completed:
 
     @property
     def output(self) -> str:
-        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
+        return "\n".join(part.strip("\n") for part in (self.stdout, self.stderr) if part.strip())
 
 
 class ToolError(StackError):

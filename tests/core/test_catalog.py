@@ -192,3 +192,20 @@ def test_secret_consumers_are_every_enabled_service_reading_it(tmp_path):
         assert re.fullmatch(r"[a-z][a-z0-9_]*", spec.name)
     without_grafana = required_secrets(stack_from("services:\n  grafana: {enabled: false}\n", tmp_path))
     assert "grafana_reader_password" not in without_grafana  # neither Grafana nor the setup job needs it now
+
+
+def test_healthchecks_run_commands_the_images_have():
+    assert catalog.SERVICES["prometheus"].healthcheck.test == (
+        "CMD", "wget", "-q", "--spider", "http://127.0.0.1:9090/-/ready")
+    assert catalog.SERVICES["grafana"].healthcheck.test == (
+        "CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:3000/api/health")
+    assert catalog.SERVICES["kibana"].healthcheck.test == (
+        "CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:5601/api/status")
+    assert catalog.SERVICES["collector"].healthcheck is None and catalog.SERVICES["collector"].probe.path == "/"
+
+
+def test_spec_lookup_by_key_or_compose_name():
+    assert catalog.spec_for("node_exporter") is catalog.spec_for("node-exporter") is catalog.SERVICES["node_exporter"]
+    assert catalog.spec_for("otel-collector") is catalog.SERVICES["collector"]
+    with pytest.raises(KeyError):
+        catalog.spec_for("nginx")

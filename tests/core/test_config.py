@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from stackctl.core import catalog, schema
+from stackctl.core import catalog
 from stackctl.core.config import StackConfig, Services, env_overrides, load_config, parse_yaml
 from stackctl.shells.stackfile import load_stack, locate
 from stackctl.core.errors import ConfigError, StackError
 from stackctl.core.versions import ImageRef, Version, with_mirror
 from tests.conftest import Project, init_text, stack_from
+from tests.support.models import to_data
 
 # --- defaults -------------------------------------------------------------------------------------------------
 
@@ -24,7 +25,7 @@ def test_init_template_loads_to_exactly_the_defaults(preset):
     data, lines = parse_yaml(init_text(preset), "stack.yaml")
     from_template = load_config(data, "stack.yaml", lines, environ={})
     defaults = StackConfig(preset=preset)
-    assert schema.to_data(from_template) == schema.to_data(defaults)
+    assert to_data(from_template) == to_data(defaults)
 
 
 def test_empty_file_and_no_file_load_the_defaults(tmp_path):
@@ -32,7 +33,7 @@ def test_empty_file_and_no_file_load_the_defaults(tmp_path):
     comments_only = stack_from("# nothing set\n", tmp_path, name="other.yaml")
     missing_ok = load_stack(tmp_path / "absent.yaml", environ={}, must_exist=False)
     for stack in (empty, comments_only, missing_ok):
-        assert schema.to_data(stack.config) == schema.to_data(StackConfig())
+        assert to_data(stack.config) == to_data(StackConfig())
         assert list(stack.services) == [s.key for s in catalog.CATALOG]  # preset full: everything
 
 
@@ -127,7 +128,7 @@ def test_cli_options_in_the_environment_are_not_settings(tmp_path):
     assert env_overrides(reserved) == []
     assert env_overrides({"PATH": "/bin", "STACK_SECRET_X": "y"}) == []
     stack = stack_from("", tmp_path, env=reserved)
-    assert schema.to_data(stack.config) == schema.to_data(StackConfig())
+    assert to_data(stack.config) == to_data(StackConfig())
 
 
 def test_locate_prefers_option_then_stackctl_file(monkeypatch):

@@ -18,3 +18,16 @@ def error_of(data: dict[str, Any]) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         load(data)
     return info.value
+
+
+def to_data(obj: Any) -> Any:
+    """The inverse of stackctl.core.schema.build: a config tree as plain YAML-able data, keys in field order."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj):
+        return {f.metadata.get("key", f.name): to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+    if isinstance(obj, dict):
+        return {k: to_data(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_data(v) for v in obj]
+    return obj
