@@ -88,7 +88,7 @@ mutation: dev
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mutation]'
 	rm -rf mutants
 	$(VENV)/bin/mutmut run --max-children $$(nproc)
-	$(PY) bench/mutation_score.py
+	$(PY) bench/mutation_score.py --write
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache mutants

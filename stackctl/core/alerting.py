@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stackctl.core.schema import SchemaError, build, closest
-from stackctl.core.units import check_duration, duration_seconds
+from stackctl.core.units import check_duration, check_host_port, duration_seconds
 
 SEVERITIES = ("critical", "warning", "info")
 RECEIVER_TYPES = ("slack", "pagerduty", "email", "webhook")
@@ -28,7 +28,6 @@ _SLO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _JOB = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
-_HOST_PORT = re.compile(r"[A-Za-z0-9._-]+:\d{1,5}")
 # A URL of RFC 3986 characters, without quotes, braces or $: it is written into rule annotations, which
 # Prometheus expands as Go templates, inside single-quoted YAML.
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
@@ -385,9 +384,8 @@ class Receiver:
             raise SchemaError(("to",), f"must be an e-mail address, or several separated by commas (got {self.to!r})")
         if not _EMAIL.fullmatch(self.sender or ""):
             raise SchemaError(("from",), f"must be an e-mail address (got {self.sender!r})")
-        if not _HOST_PORT.fullmatch(self.smarthost or ""):
-            raise SchemaError(("smarthost",), f"must be host:port of the SMTP server, e.g. smtp.example.com:587 "
-                                              f"(got {self.smarthost!r})")
+        check_host_port(self.smarthost or "", "smarthost",
+                        what="host:port of the SMTP server, e.g. smtp.example.com:587")
         if self.password is not None and not self.username:
             raise SchemaError(("username",), "is required when a password is given")
 

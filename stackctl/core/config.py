@@ -20,7 +20,7 @@ from stackctl.core.alerting import AlertingConfig, RulesConfig, user_secrets
 from stackctl.core.errors import ConfigError, StackError
 from stackctl.core.schema import SchemaError, build, closest, format_path
 from stackctl.core.units import check_duration, check_es_duration, check_heap, check_memory, check_port, \
-    check_retention_size, heap_bytes, memory_bytes
+    check_host_port, check_retention_size, heap_bytes, memory_bytes
 from stackctl.core.versions import MIRROR, ImageRef, Version, with_mirror
 
 MAX_VALUES = 100_000  # a stack file holds a few hundred; aliases must not make it millions
@@ -37,7 +37,6 @@ _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _LOGIN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _PLUGIN = re.compile(r"[a-z0-9][a-z0-9._-]*(@[0-9A-Za-z.+-]+)?")
 _CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9._-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})")
 MAX_TRACES = 10_000_000  # in-memory storage; far beyond what a laptop holds
 
 
@@ -215,10 +214,7 @@ class ScrapeTarget:
         if not self.targets:
             raise SchemaError(("targets",), "needs at least one host:port")
         for i, target in enumerate(self.targets):
-            match = _HOST_PORT.fullmatch(target)
-            if not match:
-                raise SchemaError(("targets", i), f"must be host:port, got {target!r}")
-            check_port(int(match.group("port")), "targets", i)
+            check_host_port(target, "targets", i)
         if self.scheme not in ("http", "https"):
             raise SchemaError(("scheme",), f"must be http or https, got {self.scheme!r}")
         if not self.metrics_path.startswith("/"):

@@ -5,7 +5,6 @@ Every pattern is a full match (`re.fullmatch`): a `$` would also match before a 
 
 from __future__ import annotations
 
-import math
 import re
 
 from stackctl.core.schema import SchemaError
@@ -75,14 +74,20 @@ def memory_bytes(text: str) -> int:
     return int(match.group(1)) * _BINARY[match.group(2).lower()]
 
 
-def check_memory(value: str, *path) -> int:
+def _check_size(value: str, path: tuple, parse, kind: str, minimum: int, at_least: str) -> int:
+    """One parser's value at `path` in bytes; SchemaError when it does not parse or is below `minimum`."""
     try:
-        size = memory_bytes(value)
+        size = parse(value)
     except ValueError:
-        raise SchemaError(path, f"must be a memory size like 512m or 2g (got {value!r})") from None
-    if size < MIN_MEMORY:
-        raise SchemaError(path, f"must be at least 6m, the smallest limit Docker accepts (got {value})")
+        raise SchemaError(path, f"must be {kind} (got {value!r})") from None
+    if size < minimum:
+        raise SchemaError(path, f"must be {at_least} (got {value})")
     return size
+
+
+def check_memory(value: str, *path) -> int:
+    return _check_size(value, path, memory_bytes, "a memory size like 512m or 2g", MIN_MEMORY,
+                       "at least 6m, the smallest limit Docker accepts")
 
 
 def retention_size_bytes(text: str) -> int:
@@ -93,13 +98,8 @@ def retention_size_bytes(text: str) -> int:
 
 
 def check_retention_size(value: str, *path) -> int:
-    try:
-        size = retention_size_bytes(value)
-    except ValueError:
-        raise SchemaError(path, f"must be a size like 512MB or 10GB (got {value!r})") from None
-    if size == 0:
-        raise SchemaError(path, "must be above 0 (leave it empty for no size limit)")
-    return size
+    return _check_size(value, path, retention_size_bytes, "a size like 512MB or 10GB", 1,
+                       "above 0 (leave it empty for no size limit)")
 
 
 def heap_bytes(text: str) -> int:
@@ -110,13 +110,8 @@ def heap_bytes(text: str) -> int:
 
 
 def check_heap(value: str, *path, minimum: int = 64 * 1024**2) -> int:
-    try:
-        size = heap_bytes(value)
-    except ValueError:
-        raise SchemaError(path, f"must be a JVM heap size like 512m or 1g (got {value!r})") from None
-    if size < minimum:
-        raise SchemaError(path, f"must be at least {minimum // 1024**2}m (got {value})")
-    return size
+    return _check_size(value, path, heap_bytes, "a JVM heap size like 512m or 1g", minimum,
+                       f"at least {minimum // 1024**2}m")
 
 
 def check_es_duration(value: str, *path) -> None:
@@ -125,12 +120,17 @@ def check_es_duration(value: str, *path) -> None:
         raise SchemaError(path, f"must be an Elasticsearch duration like 7d or 12h (got {value!r})")
 
 
+# host:port, the host a name or a bracketed IPv6 address.
+HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9._-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})")
+
+
+def check_host_port(value: str, *path, what: str = "host:port") -> None:
+    match = HOST_PORT.fullmatch(value) if isinstance(value, str) else None
+    if not match:
+        raise SchemaError(path, f"must be {what}, got {value!r}")
+    check_port(int(match.group("port")), *path)
+
+
 def check_port(value: int | None, *path) -> None:
     if value is not None and not 1 <= value <= 65535:
         raise SchemaError(path, f"must be a port between 1 and 65535 (got {value})")
-
-
-def check_finite(value: float, *path) -> None:
-    """NaN and infinities are valid YAML numbers but never a threshold: a rule comparing with them never fires."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SchemaError(path, f"must be a finite number (got {value})")
