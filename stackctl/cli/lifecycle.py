@@ -29,6 +29,7 @@ def up(
     timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for health before giving up."),
     out_dir: Optional[Path] = OUT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
+    then_verify: bool = typer.Option(False, "--verify", help="Then run 'stackctl verify' (exit 1 when it fails)."),
 ) -> None:
     """Render (if changed), validate, start the stack and wait until every service is healthy."""
     from stackctl.cli.present import event_printer
@@ -46,6 +47,11 @@ def up(
     else:
         _print_statuses(result.statuses, as_json,
                         f"stack is up: {len(result.statuses)} services ready. Open them with 'stackctl urls'.")
+    if then_verify:
+        from stackctl.cli.verify import run_and_report
+
+        if not run_and_report(app_ctx, out_dir, [], False, None, as_json):
+            raise typer.Exit(1)
 
 
 def down(

@@ -30,7 +30,7 @@ _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
 _HOST_PORT = re.compile(r"[A-Za-z0-9._-]+:\d{1,5}")
 # Names Alertmanager's config needs for itself.
-RESERVED_RECEIVERS = ("default", "null")
+RESERVED_RECEIVERS = ("default", "null", "stackctl-verify")
 
 
 # --- pure helpers ---------------------------------------------------------------------------------------------

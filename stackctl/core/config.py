@@ -33,6 +33,7 @@ ENV_RESERVED = {"FILE", "DEBUG", "NO_COLOR", "REQUIRE_ALL", "DEV_CACHE"}
 
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_IP = re.compile(r"(\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F:]+")
 
 
 @dataclass
@@ -203,6 +204,24 @@ class ScrapeTarget:
 
 
 @dataclass
+class VerifyConfig:
+    """`stackctl verify`: its deadline, and the webhook it listens on with --deep for Alertmanager's delivery (the
+    rendered alertmanager.yml sends verify's own synthetic alerts, and only those, to host.docker.internal:PORT)."""
+
+    timeout: str = "60s"  # overall deadline of one run (--timeout overrides)
+    webhook_port: int = 19093
+    # Address the webhook listens on. Empty: the Docker bridge's gateway, which host.docker.internal reaches on
+    # Linux (or loopback where that address is not on this machine, as with Docker Desktop).
+    webhook_address: str = ""
+
+    def __post_init__(self) -> None:
+        check_duration(self.timeout, "timeout", minimum=1)
+        check_port(self.webhook_port, "webhook_port")
+        if self.webhook_address and not _IP.fullmatch(self.webhook_address):
+            raise SchemaError(("webhook_address",), f"must be an IP address (got {self.webhook_address!r})")
+
+
+@dataclass
 class StackConfig:
     version: int = SCHEMA_VERSION
     project: str = "stackctl"  # Compose project name: prefixes containers, volumes and networks
@@ -212,11 +231,11 @@ class StackConfig:
     state_dir: str = ".stackctl"  # generated-once values (secrets), relative to the stack file
     services: Services = field(default_factory=Services)
     scrape_targets: list[ScrapeTarget] = field(default_factory=list)
-    # Filled by later features; accepted now so files written for them load.
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    # Filled by a later feature; accepted now so files written for it load.
     backup: dict[str, Any] = field(default_factory=dict)
-    verify: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.version != SCHEMA_VERSION:
@@ -226,7 +245,7 @@ class StackConfig:
         if self.preset not in catalog.PRESETS:
             raise SchemaError(("preset",), f"must be one of {', '.join(catalog.PRESETS)} (got {self.preset!r})",
                               closest(self.preset, catalog.PRESETS))
-        if not re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F:]+", self.bind_address):
+        if not _IP.fullmatch(self.bind_address):
             raise SchemaError(("bind_address",), f"must be an IP address (got {self.bind_address!r})")
         if self.registry_mirror and ("://" in self.registry_mirror or " " in self.registry_mirror):
             raise SchemaError(("registry_mirror",), "must be a registry host, host:port or host:port/path, without a scheme")
