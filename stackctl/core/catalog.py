@@ -199,7 +199,7 @@ class RuleFiles(VerifyCheck):
 
 @dataclass(frozen=True)
 class AlertmanagerLink(VerifyCheck):
-    """Prometheus has an active Alertmanager, and that Alertmanager is up."""
+    """Prometheus has an active Alertmanager, and that Alertmanager is up (as of Prometheus' last scrape of it)."""
 
 
 @dataclass(frozen=True)

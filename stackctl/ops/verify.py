@@ -429,11 +429,21 @@ def _rule_path(p: Probe, check: PlannedCheck) -> str:
             raise Failed("; ".join(problems))
         steps.append(f"delivered to verify's webhook after {p.deadline.elapsed() - sent:.1f}s")
     finally:
-        # A staleness marker ends the series at once: the alert resolves at the next evaluation.
+        # A staleness marker ends the series at once: the alert resolves at the next evaluation, and Prometheus
+        # sends it resolved to Alertmanager. Wait for that (one evaluation interval), so nothing is left firing.
         ended = max(int(time.time() * 1000), written + 1)
         _quietly(lambda: prom.remote_write([(labels, STALE_NAN, ended)], timeout=p.timeout(3.0)))
+        _quietly(lambda: _wait_resolved(p, prom))
         _quietly(lambda: prom.delete_series(selector, timeout=p.timeout(3.0)))
-    return "; ".join(steps)
+    return "; ".join(steps) + "; resolved"
+
+
+def _wait_resolved(p: Probe, prom: Prometheus) -> None:
+    end = p.deadline.clock() + min(CLEANUP_GRACE, p.deadline.remaining() + CLEANUP_GRACE / 2)
+    while any(a.get("labels", {}).get(RUN_LABEL) == p.run_id for a in prom.alerts(timeout=p.timeout(3.0))):
+        if p.deadline.clock() >= end:
+            return
+        p.runtime.sleep(0.5)
 
 
 # --- traces and logs -----------------------------------------------------------------------------------------------
