@@ -644,7 +644,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         metrics=("metrics", "/metrics"),
         produces=("metrics",),
         consumes=("traces", "metrics", "logs"),
-        verify=(Ready("ready:collector", port="health", path="/"),),
+        verify=(Ready("ready:otel-collector", port="health", path="/"),),
     ),
     ServiceSpec(
         key="node_exporter",

@@ -111,7 +111,7 @@ def test_every_check_passes_on_a_healthy_stack(world):
     assert report.ok
     assert set(got) == {"ready:grafana", "grafana:login", "grafana:datasources", "grafana:dashboards", "grafana:links",
                         "ready:elasticsearch", "logs:otlp", "logs:logstash", "ready:logstash", "ready:kibana",
-                        "kibana:status", "kibana:data-views", "ready:jaeger", "traces:path", "ready:collector"}
+                        "kibana:status", "kibana:data-views", "ready:jaeger", "traces:path", "ready:otel-collector"}
     assert got["traces:path"].components == ("jaeger", "otel-collector")
     assert "2 spans, child linked to parent" in got["traces:path"].detail
     assert "logs-generic.otel-default" in got["logs:otlp"].detail
