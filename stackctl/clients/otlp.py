@@ -56,9 +56,14 @@ def _resource(attributes: dict[str, str]):
     return Resource.create(attributes)
 
 
-def _refused(what: str, endpoint: str, messages: list[str]) -> ApiError:
-    said = f": {messages[-1]}" if messages else ""
-    return ApiError(f"{what} to {endpoint} failed{said}")
+def _export(exporter, batch, success, what: str, endpoint: str) -> None:
+    """Hand the batch to the exporter; anything but `success` raises ApiError with what the exporter logged."""
+    with _exporter_log() as messages:
+        result = exporter.export(batch)
+    exporter.shutdown()
+    if result != success:
+        said = f": {messages[-1]}" if messages else ""
+        raise ApiError(f"{what} to {endpoint} failed{said}")
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,8 @@ def send_trace(endpoint: str, resource: dict[str, str], attributes: dict[str, st
             pass
     spans = finished.get_finished_spans()
     provider.shutdown()
-    exporter = OTLPSpanExporter(endpoint=endpoint, timeout=timeout)
-    with _exporter_log() as messages:
-        result = exporter.export(spans)
-    exporter.shutdown()
-    if result != SpanExportResult.SUCCESS:
-        raise _refused("OTLP trace export", endpoint, messages)
+    _export(OTLPSpanExporter(endpoint=endpoint, timeout=timeout), spans, SpanExportResult.SUCCESS,
+            "OTLP trace export", endpoint)
     return SentTrace(format(parent.get_span_context().trace_id, "032x"),
                      format(parent.get_span_context().span_id, "016x"), format(child.get_span_context().span_id, "016x"))
 
@@ -113,12 +114,8 @@ def send_log(endpoint: str, resource: dict[str, str], body: str, trace_id: str, 
                                     attributes=attributes, context=context)
     records = finished.get_finished_logs()
     provider.shutdown()
-    exporter = OTLPLogExporter(endpoint=endpoint, timeout=timeout)
-    with _exporter_log() as messages:
-        result = exporter.export(records)
-    exporter.shutdown()
-    if result != LogRecordExportResult.SUCCESS:
-        raise _refused("OTLP log export", endpoint, messages)
+    _export(OTLPLogExporter(endpoint=endpoint, timeout=timeout), records, LogRecordExportResult.SUCCESS,
+            "OTLP log export", endpoint)
 
 
 def send_gauge(endpoint: str, protocol: str, resource: dict[str, str], name: str, value: float,
@@ -144,8 +141,4 @@ def send_gauge(endpoint: str, protocol: str, resource: dict[str, str], name: str
                                                         resources_as_labels=False)
     else:
         raise ValueError(f"no metrics exporter for protocol {protocol!r}")
-    with _exporter_log() as messages:
-        result = exporter.export(data)
-    exporter.shutdown()
-    if result != MetricExportResult.SUCCESS:
-        raise _refused(f"metric export ({protocol})", endpoint, messages)
+    _export(exporter, data, MetricExportResult.SUCCESS, f"metric export ({protocol})", endpoint)

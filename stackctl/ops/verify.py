@@ -27,7 +27,7 @@ from stackctl.clients.jaeger import Jaeger
 from stackctl.clients.kibana import Kibana
 from stackctl.clients.prometheus import STALE_NAN, Prometheus
 from stackctl.core import catalog, yamltext
-from stackctl.core.config import ResolvedService, Stack
+from stackctl.core.config import Stack
 from stackctl.core.endpoints import host_url
 from stackctl.core.errors import StackError
 from stackctl.core.readiness import READY, current_status
