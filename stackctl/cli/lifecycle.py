@@ -42,6 +42,15 @@ def up(
                           on_progress=progress.update, on_event=event_printer(f"{stack.config.project}: ", as_json))
     for warning in result.warnings:
         warn(warning)
+    if then_verify and as_json:  # one JSON document: the statuses and the verify report
+        from stackctl.cli.verify import run_with_progress
+
+        report = run_with_progress(app_ctx, out_dir, [], False, None, plain=True)
+        out.print_json(json.dumps({"ok": report.ok, "services": [s.to_json() for s in result.statuses],
+                                   "verify": report.to_json()}))
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     if result.noop:
         _print_statuses(result.statuses, as_json, "stack is up and unchanged; nothing to do")
     else:

@@ -15,15 +15,21 @@ from stackctl.cli.present import VerifyProgress, err, out, verify_table
 OUT_OPTION = typer.Option(None, "--out", "-o", help="Bundle directory the stack was started from.")
 
 
+def run_with_progress(app_ctx, out_dir: Path | None, only: list[str], deep: bool, timeout: float | None,
+                      plain: bool):
+    """Run verify with live progress on stderr; the report."""
+    from stackctl.ops.verify import verify as run_verify
+
+    with VerifyProgress(plain=plain) as progress:
+        return run_verify(app_ctx.stack(), app_ctx.runtime, app_ctx.bundle_dir(out_dir), only=only, deep=deep,
+                          timeout=timeout, on_update=progress.update)
+
+
 def run_and_report(app_ctx, out_dir: Path | None, only: list[str], deep: bool, timeout: float | None,
                    as_json: bool) -> bool:
     """Run verify with live progress and print the report; True when it passed."""
-    from stackctl.ops.verify import verify as run_verify
-
     stack = app_ctx.stack()
-    with VerifyProgress(plain=as_json) as progress:
-        report = run_verify(stack, app_ctx.runtime, app_ctx.bundle_dir(out_dir), only=only, deep=deep,
-                            timeout=timeout, on_update=progress.update)
+    report = run_with_progress(app_ctx, out_dir, only, deep, timeout, plain=as_json)
     if as_json:
         out.print_json(json.dumps(report.to_json()))
         return report.ok

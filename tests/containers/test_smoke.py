@@ -208,6 +208,15 @@ def test_04b_verify_passes_on_the_stack_it_brought_up(stack):
     assert "critical -> ops; warning -> ops" in routing["detail"]
 
 
+def test_04c_up_verify_runs_verify_once_healthy_in_one_json_document(stack):
+    result = stackctl(stack["file"], "up", "--verify", "--json")
+    report = json.loads(result.stdout)  # one document: the statuses and the verify report
+    assert result.returncode == 0 and report["ok"], result.stderr
+    assert {s["service"] for s in report["services"]} == {"prometheus", "alertmanager", "node-exporter"}
+    assert {c["name"] for c in report["verify"]["checks"] if c["status"] == "passed"} >= {
+        "ready:prometheus", "scrape:targets", "alerts:routing"}
+
+
 def test_05_up_again_changes_nothing(stack):
     import docker
 

@@ -268,3 +268,18 @@ def test_fake_kibana_finds_duplicates_by_name_and_never_answers_409():
         client.json("POST", "/api/data_views/data_view", "create",
                     json={"data_view": {"title": "x-*", "name": "x", "id": "b"}, "override": True})
         assert kibana.data_views["b"]["title"] == "x-*"
+
+
+def test_metrics_reach_the_collector_as_an_otlp_gauge_with_the_run_label():
+    """metrics:path's first entry when the collector runs (Prometheus' side of that path is covered for real by the
+    container tier, over remote write): what the collector receives is an OTLP gauge carrying the run id."""
+    from stackctl.clients.otlp import send_gauge
+
+    with FakeCollector() as collector:
+        send_gauge(f"{collector.url}/v1/metrics", "otlp", {"service.name": "stackctl-verify"},
+                   "stackctl_verify_probe", 1.0, {"stackctl_verify": "run42"}, timeout=5)
+    (request,) = collector.received["metrics"]
+    (metric,) = request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+    (point,) = metric["gauge"]["dataPoints"]
+    assert metric["name"] == "stackctl_verify_probe" and point["asDouble"] == 1.0
+    assert point["attributes"] == [{"key": "stackctl_verify", "value": {"stringValue": "run42"}}]
