@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from stackctl import __version__
-from stackctl.cli import lifecycle, stack
+from stackctl.cli import lifecycle, stack, verify
 from stackctl.cli.context import AppContext
 from stackctl.cli.present import err, out
 from stackctl.cli.secrets import secrets_app
@@ -50,7 +50,7 @@ def main_options(
 
 
 for command in (stack.init, stack.render, stack.validate, lifecycle.up, lifecycle.down, lifecycle.status,
-                lifecycle.logs, lifecycle.urls, lifecycle.doctor):
+                lifecycle.logs, lifecycle.urls, lifecycle.doctor, verify.verify):
     app.command()(command)
 app.add_typer(secrets_app, name="secrets")
 

@@ -29,6 +29,7 @@ def up(
     timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for health before giving up."),
     out_dir: Optional[Path] = OUT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
+    then_verify: bool = typer.Option(False, "--verify", help="Then run 'stackctl verify' (exit 1 when it fails)."),
 ) -> None:
     """Render (if changed), validate, start the stack and wait until every service is healthy."""
     from stackctl.cli.present import event_printer
@@ -41,11 +42,25 @@ def up(
                           on_progress=progress.update, on_event=event_printer(f"{stack.config.project}: ", as_json))
     for warning in result.warnings:
         warn(warning)
+    if then_verify and as_json:  # one JSON document: the statuses and the verify report
+        from stackctl.cli.verify import run_with_progress
+
+        report = run_with_progress(app_ctx, out_dir, [], False, None, plain=True)
+        out.print_json(json.dumps({"ok": report.ok, "services": [s.to_json() for s in result.statuses],
+                                   "verify": report.to_json()}))
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     if result.noop:
         _print_statuses(result.statuses, as_json, "stack is up and unchanged; nothing to do")
     else:
         _print_statuses(result.statuses, as_json,
                         f"stack is up: {len(result.statuses)} services ready. Open them with 'stackctl urls'.")
+    if then_verify:
+        from stackctl.cli.verify import run_and_report
+
+        if not run_and_report(app_ctx, out_dir, [], False, None, as_json):
+            raise typer.Exit(1)
 
 
 def down(

@@ -113,3 +113,45 @@ def event_printer(prefix: str, quiet: bool = False) -> Callable[[str], None]:
         if not quiet:
             err.print(f"{prefix}{message}", markup=False)
     return show
+
+
+def verify_table(results, title: str | None = None) -> Table:
+    """One row per check of `stackctl verify`: its components, verdict, duration and what it saw."""
+    return table(title, ("check", "components", "result", "time", "detail"),
+                 [(escape(r.name), escape(", ".join(r.components)), verdict(r.status),
+                   f"{r.duration:.1f}s" if r.status != "skipped" else "", escape(r.detail)) for r in results])
+
+
+class VerifyProgress:
+    """Live progress of `stackctl verify` on stderr: the results table redrawn in place on a terminal (running
+    checks included), otherwise (and with --json) one line per finished check. `update` is the callback."""
+
+    def __init__(self, plain: bool = False):
+        self.plain = plain
+        self.live = None
+        self.shown: set[str] = set()
+
+    def __enter__(self) -> "VerifyProgress":
+        if err.is_terminal and not self.plain:
+            from rich.live import Live
+
+            self.live = Live(table(None, ("check",), []), console=err, auto_refresh=False, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def update(self, results, running: list[str], elapsed: float) -> None:
+        if self.live is not None:
+            rows = verify_table(results, f"stackctl verify ({elapsed:.0f}s)")
+            for name in running:
+                rows.add_row(escape(name), "", verdict("waiting", "running"), f"{elapsed:.0f}s", "")
+            self.live.update(rows, refresh=True)
+            return
+        for r in results:
+            if r.name not in self.shown:
+                self.shown.add(r.name)
+                err.print(f"[{elapsed:5.1f}s] {r.name}: {r.status}" + (f" ({r.detail})" if r.detail else ""),
+                          markup=False)

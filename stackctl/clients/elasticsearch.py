@@ -1,7 +1,9 @@
-"""Elasticsearch's REST API (security): who a password signs in as, and changing a user's password.
+"""Elasticsearch's REST API: who a password signs in as, changing a user's password, searching and deleting
+documents.
 
 Shapes follow the Elasticsearch REST API specification (elastic/elasticsearch
-rest-api-spec/src/main/resources/rest-api-spec/api/security.authenticate.json, security.change_password.json)."""
+rest-api-spec/src/main/resources/rest-api-spec/api/security.authenticate.json, security.change_password.json,
+search.json, delete_by_query.json; elastic/elasticsearch-specification _global/search/SearchResponse.ts)."""
 
 from __future__ import annotations
 
@@ -33,3 +35,16 @@ class Elasticsearch(HttpApi):
             if error.status in (400, 404) and "must exist" in error.reason:
                 raise UserMissing(error.message, error.status, error.reason) from None
             raise
+
+    def search(self, index: str, body: dict, timeout: float | None = None) -> list[dict]:
+        """POST /{index}/_search: the hits (each with _index and _source); a wildcard matching nothing gives none."""
+        answer = self.json("POST", f"/{index}/_search", f"Elasticsearch search of {index}", json=body,
+                           timeout=timeout)
+        return list((answer.get("hits") or {}).get("hits") or [])
+
+    def delete_by_query(self, index: str, query: dict, timeout: float | None = None) -> int:
+        """POST /{index}/_delete_by_query: how many documents were deleted."""
+        answer = self.json("POST", f"/{index}/_delete_by_query", f"Elasticsearch deletion in {index}",
+                           json={"query": query}, params={"refresh": "true", "conflicts": "proceed"},
+                           timeout=timeout)
+        return int(answer.get("deleted") or 0)

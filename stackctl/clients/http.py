@@ -25,17 +25,18 @@ class ApiError(StackError):
         self.reason = reason
 
 
-def probe(url: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """GET `url`; ready means a 2xx answer. Returns (ok, a short reason when not ok)."""
+def probe(url: str, timeout: float = 2.0, auth: tuple[str, str] | None = None) -> tuple[bool, str]:
+    """GET `url` (with Basic `auth`); ready means a 2xx answer. Returns (ok, a short reason when not ok)."""
     import requests  # kept off the --help path
 
     try:
-        response = requests.get(url, timeout=timeout)
+        response = requests.get(url, timeout=timeout, auth=auth)
     except requests.RequestException as error:
         return False, f"{type(error).__name__}: no answer from {url}"
     if 200 <= response.status_code < 300:
         return True, ""
-    return False, f"{url} answered {response.status_code}"
+    reason = error_reason(response, (auth[1],) if auth else ())
+    return False, f"{url} answered {response.status_code}" + (f": {reason[:120]}" if reason else "")
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -61,7 +62,7 @@ def error_reason(response: Any, secrets: tuple[str, ...] = ()) -> str:
         elif isinstance(error, str):  # Prometheus: {"status": "error", "errorType", "error"}
             reason = error
         reason = reason or str(body.get("message") or "")  # Grafana: {"message"}
-    if not reason:
+    if not reason and not (isinstance(body, (dict, list)) and not body):  # an empty JSON body says nothing
         reason = (getattr(response, "text", "") or "").strip().replace("\n", " ")
     return scrub(reason, secrets)[:300]
 

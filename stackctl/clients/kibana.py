@@ -1,7 +1,8 @@
-"""Kibana's HTTP API (data views).
+"""Kibana's HTTP API: data views and the status API.
 
-Shapes follow Kibana's OpenAPI description (elastic/kibana oas_docs: POST /api/data_views/data_view); every
-write needs the kbn-xsrf header."""
+Shapes follow Kibana's OpenAPI description (elastic/kibana oas_docs: POST /api/data_views/data_view,
+GET /api/data_views/data_view/{id}, GET /api/status); every write needs the kbn-xsrf header. /api/status answers
+503 with the full body when Kibana's core is unavailable (src/core/packages/status/server-internal/src/routes/status.ts)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,16 @@ class Kibana(HttpApi):
                 raise
         return self.json("POST", "/api/index_patterns/index_pattern", what,
                          json={"index_pattern": spec, "override": True})
+
+    def data_view(self, view_id: str, timeout: float | None = None) -> dict | None:
+        """GET the data view (Kibana before 8.2: the index pattern) with this id; None when it does not exist."""
+        for path, key in ((f"/api/data_views/data_view/{view_id}", "data_view"),
+                          (f"/api/index_patterns/index_pattern/{view_id}", "index_pattern")):
+            response = self.call("GET", path, f"Kibana data view {view_id}", ok=(404,), timeout=timeout)
+            if response.status_code != 404:
+                return response.json().get(key)
+        return None
+
+    def status(self, timeout: float | None = None) -> dict:
+        """GET /api/status: {status: {overall: {level, summary}, core: {...}}} (a 503 has the same body)."""
+        return self.json("GET", "/api/status", "Kibana status", ok=(503,), timeout=timeout)

@@ -34,7 +34,7 @@ _URL = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
 # Alertmanager expands these receiver settings as Go templates: `{{` in them would fail every notification.
 _TEMPLATED_FIELDS = ("channel", "to", "sender", "username")
 # Names Alertmanager's config needs for itself.
-RESERVED_RECEIVERS = ("default", "null")
+RESERVED_RECEIVERS = ("default", "null", "stackctl-verify")
 
 
 # --- pure helpers ---------------------------------------------------------------------------------------------

@@ -136,6 +136,132 @@ class DataView:
     secret: str = "elastic_password"
 
 
+# --- what `stackctl verify` checks: declarations only; stackctl.ops.verify holds one implementation per type ------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where synthetic telemetry enters the stack the way an app sends it: a published port of a service, spoken to
+    with `protocol` ("otlp": the OpenTelemetry SDK over OTLP/HTTP; "remote-write": Prometheus remote write 1.0;
+    "json-lines": newline-terminated JSON over TCP)."""
+
+    service: str  # key
+    port: str  # PortSpec name; must be published
+    path: str = ""
+    protocol: str = "otlp"
+    min_version: str = ""  # the first version of `service` that accepts it ("" any supported)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Basic auth of a check's API calls: the password is the secret `secret`; the user is `user`, or the value of
+    the service's setting `user_setting` (Grafana's admin_user)."""
+
+    secret: str
+    user: str = ""
+    user_setting: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyCheck:
+    """One check `stackctl verify` runs for the service that declares it. `name` is `group:item` (`--only group`
+    selects the whole group); `covers` are other services whose part it proves (shown as its components when they
+    are enabled); without every service in `needs` it is skipped, saying which is off; `deep` checks run only
+    with --deep. Path checks send through the first usable entry of `entries`, and are skipped when none is."""
+
+    name: str
+    covers: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    deep: bool = False
+    entries: tuple[Entry, ...] = ()
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
+class Ready(VerifyCheck):
+    """The service answers 2xx on its readiness endpoint, from this machine through its published `port`. Without
+    a port (nothing published) its container's healthcheck, which calls the same endpoint inside, must say
+    healthy."""
+
+    port: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class ScrapeTargets(VerifyCheck):
+    """Every job stackctl configures is scraped and every scrape target is up."""
+
+
+@dataclass(frozen=True)
+class RuleFiles(VerifyCheck):
+    """Every rule file of the bundle is loaded and no rule reports an evaluation error."""
+
+
+@dataclass(frozen=True)
+class AlertmanagerLink(VerifyCheck):
+    """Prometheus has an active Alertmanager, and that Alertmanager is up (as of Prometheus' last scrape of it)."""
+
+
+@dataclass(frozen=True)
+class MetricsPath(VerifyCheck):
+    """A uniquely labelled synthetic gauge, sent through the entry, is queryable in Prometheus."""
+
+
+@dataclass(frozen=True)
+class AlertRouting(VerifyCheck):
+    """Synthetic alerts of each severity, silenced, reach the receivers stack.yaml's routing names for it."""
+
+
+@dataclass(frozen=True)
+class AlertDelivery(VerifyCheck):
+    """A synthetic alert is delivered to the webhook verify listens on (the stackctl-verify route)."""
+
+
+@dataclass(frozen=True)
+class RulePath(VerifyCheck):
+    """A synthetic series makes the verification rule fire in Prometheus, reach Alertmanager and be delivered."""
+
+
+@dataclass(frozen=True)
+class TracesPath(VerifyCheck):
+    """A parent and a child span sent with the OpenTelemetry SDK come back from the trace store, linked."""
+
+
+@dataclass(frozen=True)
+class LogsPath(VerifyCheck):
+    """A log line with a unique marker and a trace id, sent through the entry, is searchable with its trace id."""
+
+
+@dataclass(frozen=True)
+class GrafanaLogin(VerifyCheck):
+    """The admin account signs in with the generated password."""
+
+
+@dataclass(frozen=True)
+class GrafanaDatasources(VerifyCheck):
+    """Every provisioned datasource exists and passes Grafana's own health check."""
+
+
+@dataclass(frozen=True)
+class GrafanaDashboards(VerifyCheck):
+    """Every dashboard of the bundle is provisioned in Grafana."""
+
+
+@dataclass(frozen=True)
+class GrafanaLinks(VerifyCheck):
+    """Trace-to-logs queries and data links still hold their ${__...} variables as Grafana returns them."""
+
+
+@dataclass(frozen=True)
+class KibanaStatus(VerifyCheck):
+    """Kibana's overall status is available."""
+
+
+@dataclass(frozen=True)
+class KibanaDataViews(VerifyCheck):
+    """The data views after-up provisioning creates exist."""
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     key: str  # key in stack.yaml `services:` (a Python identifier)
@@ -170,9 +296,8 @@ class ServiceSpec:
     caveats: tuple[MachineCaveat, ...] = ()  # architecture problems doctor warns about
     after_up: tuple[DataView, ...] = ()  # provisioning through its API once the stack is healthy
     shows_runbooks: bool = False  # runbooks are rendered as its dashboards, and alerts link there
-    # Places for later features: the end-to-end checks `stackctl verify` runs for it, and how `stackctl backup`
-    # captures its data.
-    verify: tuple = ()
+    verify: tuple[VerifyCheck, ...] = ()  # what `stackctl verify` checks for it
+    # A place for a later feature: how `stackctl backup` captures its data.
     backup: object | None = None
 
     @property
@@ -233,6 +358,17 @@ KIBANA_KEY_NOT_ROTATED = (
     "to {path} (mode 0600), then run 'stackctl up'."
 )
 
+# Where synthetic telemetry enters, as apps send it: the collector's OTLP/HTTP port first (apps point there).
+_PROMETHEUS_OTLP = Entry("prometheus", "web", "/api/v1/otlp/v1/metrics", min_version="3.0.0")
+_PROMETHEUS_REMOTE_WRITE = Entry("prometheus", "web", "/api/v1/write", "remote-write")
+_ELASTIC = Auth("elastic_password", "elastic")
+_GRAFANA_ADMIN = Auth("grafana_admin_password", user_setting="admin_user")
+
+
+def _otlp(signal: str) -> Entry:
+    return Entry("collector", "otlp_http", f"/v1/{signal}")
+
+
 CATALOG: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         key="prometheus",
@@ -258,6 +394,15 @@ CATALOG: tuple[ServiceSpec, ...] = (
                           "configs/prometheus/prometheus.yml"),
             FileValidator("promtool check rules", "promtool", ("check", "rules"), "configs/prometheus/rules/*.yml"),
         ),
+        verify=(
+            Ready("ready:prometheus", port="web", path="/-/ready"),
+            ScrapeTargets("scrape:targets"),
+            RuleFiles("scrape:rules"),
+            AlertmanagerLink("scrape:alertmanager", covers=("alertmanager",), needs=("alertmanager",)),
+            MetricsPath("metrics:path", entries=(_otlp("metrics"), _PROMETHEUS_OTLP, _PROMETHEUS_REMOTE_WRITE)),
+            RulePath("alerts:rule-path", covers=("alertmanager",), needs=("alertmanager",), deep=True,
+                     entries=(_PROMETHEUS_REMOTE_WRITE,)),
+        ),
     ),
     ServiceSpec(
         key="alertmanager",
@@ -278,6 +423,11 @@ CATALOG: tuple[ServiceSpec, ...] = (
         validators=(
             FileValidator("amtool check-config", "amtool", ("check-config",),
                           "configs/alertmanager/alertmanager.yml"),
+        ),
+        verify=(
+            Ready("ready:alertmanager", port="web", path="/-/ready"),
+            AlertRouting("alerts:routing"),
+            AlertDelivery("alerts:delivery", deep=True),
         ),
     ),
     ServiceSpec(
@@ -301,6 +451,15 @@ CATALOG: tuple[ServiceSpec, ...] = (
             Account("grafana_admin_password", name_setting="admin_user", seeded_once=True),)),
         metrics=("web", "/metrics"),
         produces=("metrics",),
+        verify=(
+            Ready("ready:grafana", port="web", path="/api/health"),
+            GrafanaLogin("grafana:login", auth=_GRAFANA_ADMIN),
+            GrafanaDatasources("grafana:datasources", covers=("prometheus", "alertmanager", "elasticsearch", "jaeger"),
+                               auth=_GRAFANA_ADMIN),
+            GrafanaDashboards("grafana:dashboards", auth=_GRAFANA_ADMIN),
+            GrafanaLinks("grafana:links", covers=("jaeger", "elasticsearch"), needs=("jaeger", "elasticsearch"),
+                         auth=_GRAFANA_ADMIN),
+        ),
     ),
     ServiceSpec(
         key="elasticsearch",
@@ -339,6 +498,12 @@ CATALOG: tuple[ServiceSpec, ...] = (
             ("arm64", "aarch64"), "extra_java_opts", "UseSVE=0",
             "Elasticsearch's JVM crashes on some Apple chips",
             'set services.elasticsearch.extra_java_opts: "-XX:UseSVE=0" if it exits with SIGILL'),),
+        verify=(
+            Ready("ready:elasticsearch", port="http", path="/_cluster/health?wait_for_status=yellow&timeout=5s",
+                  auth=_ELASTIC),
+            LogsPath("logs:otlp", entries=(_otlp("logs"),), auth=_ELASTIC),
+            LogsPath("logs:logstash", entries=(Entry("logstash", "json", protocol="json-lines"),), auth=_ELASTIC),
+        ),
     ),
     ServiceSpec(
         key="elasticsearch_setup",
@@ -380,6 +545,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         secrets=(SecretUse("elasticsearch_exporter_password"),),
         metrics=("metrics", "/metrics"),
         produces=("metrics",),
+        verify=(Ready("ready:elasticsearch-exporter"),),
     ),
     ServiceSpec(
         key="logstash",
@@ -403,6 +569,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         secrets=(SecretUse("logstash_writer_password"),),
         produces=("logs",),
         consumes=("logs",),
+        verify=(Ready("ready:logstash", port="api", path="/_node/pipelines/main"),),
     ),
     ServiceSpec(
         key="kibana",
@@ -424,6 +591,11 @@ CATALOG: tuple[ServiceSpec, ...] = (
                  SecretUse("kibana_encryption_key", generate="key32", not_rotated=KIBANA_KEY_NOT_ROTATED)),
         # Kibana is up only after the setup job ran, so the log data view is made once the stack is healthy.
         after_up=(DataView(id="stackctl-logs", title="logs-*", name="stackctl logs"),),
+        verify=(
+            Ready("ready:kibana", port="web", path="/api/status"),
+            KibanaStatus("kibana:status", auth=_ELASTIC),
+            KibanaDataViews("kibana:data-views", auth=_ELASTIC),
+        ),
     ),
     ServiceSpec(
         key="jaeger",
@@ -445,6 +617,11 @@ CATALOG: tuple[ServiceSpec, ...] = (
         metrics=("metrics", "/metrics"),
         produces=("metrics",),
         consumes=("traces",),
+        # Its health port (13133) is not published: its container healthcheck calls /status inside.
+        verify=(
+            Ready("ready:jaeger"),
+            TracesPath("traces:path", entries=(_otlp("traces"),)),
+        ),
     ),
     ServiceSpec(
         key="collector",
@@ -469,6 +646,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         metrics=("metrics", "/metrics"),
         produces=("metrics",),
         consumes=("traces", "metrics", "logs"),
+        verify=(Ready("ready:otel-collector", port="health", path="/"),),
     ),
     ServiceSpec(
         key="node_exporter",
@@ -483,6 +661,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         user="65534:65534",
         metrics=("metrics", "/metrics"),
         produces=("metrics",),
+        verify=(Ready("ready:node-exporter"),),
     ),
 )
 

@@ -40,6 +40,13 @@ _CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_TRACES = 10_000_000  # in-memory storage; far beyond what a laptop holds
 
 
+def check_ip(value: str, *path) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise SchemaError(path, f"must be an IP address like 127.0.0.1 or ::1 (got {value!r})") from None
+
+
 @dataclass
 class ServiceConfig:
     """Settings every service has. `enabled: null` means: as the preset says."""
@@ -230,6 +237,24 @@ class ScrapeTarget:
 
 
 @dataclass
+class VerifyConfig:
+    """`stackctl verify`: its deadline, and the webhook it listens on with --deep for Alertmanager's delivery (the
+    rendered alertmanager.yml sends verify's own synthetic alerts, and only those, to host.docker.internal:PORT)."""
+
+    timeout: str = "60s"  # overall deadline of one run (--timeout overrides)
+    webhook_port: int = 19093
+    # Address the webhook listens on. Empty: the Docker bridge's gateway, which host.docker.internal reaches on
+    # Linux (or loopback where that address is not on this machine, as with Docker Desktop).
+    webhook_address: str = ""
+
+    def __post_init__(self) -> None:
+        check_duration(self.timeout, "timeout", minimum=1)
+        check_port(self.webhook_port, "webhook_port")
+        if self.webhook_address:
+            check_ip(self.webhook_address, "webhook_address")
+
+
+@dataclass
 class StackConfig:
     version: int = SCHEMA_VERSION
     project: str = "stackctl"  # Compose project name: prefixes containers, volumes and networks
@@ -239,11 +264,11 @@ class StackConfig:
     state_dir: str = ".stackctl"  # generated-once values (secrets), relative to the stack file
     services: Services = field(default_factory=Services)
     scrape_targets: list[ScrapeTarget] = field(default_factory=list)
-    # Filled by later features; accepted now so files written for them load.
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    # Filled by a later feature; accepted now so files written for it load.
     backup: dict[str, Any] = field(default_factory=dict)
-    verify: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.state_dir.strip():
@@ -255,11 +280,7 @@ class StackConfig:
         if self.preset not in catalog.PRESETS:
             raise SchemaError(("preset",), f"must be one of {', '.join(catalog.PRESETS)} (got {self.preset!r})",
                               closest(self.preset, catalog.PRESETS))
-        try:
-            ipaddress.ip_address(self.bind_address)
-        except ValueError:
-            raise SchemaError(("bind_address",), f"must be an IP address like 127.0.0.1 or ::1 "
-                                                 f"(got {self.bind_address!r})") from None
+        check_ip(self.bind_address, "bind_address")
         if self.registry_mirror and not MIRROR.fullmatch(self.registry_mirror):
             raise SchemaError(("registry_mirror",), "must be a registry host, host:port or host:port/path, without a "
                                                     f"scheme (got {self.registry_mirror!r})")

@@ -405,7 +405,7 @@ def escape_for_compose(value: Any) -> Any:
     return value
 
 
-def render_bundle(stack: Stack, template_cache: Any = None) -> dict[str, bytes]:
+def render_bundle(stack: Stack, *, template_cache: Any = None) -> dict[str, bytes]:
     """The whole bundle as {relative path: bytes}. Pure: reads templates, writes nothing. Relocatable: the same
     stack gives the same bytes wherever it is rendered or written. `template_cache` (a Jinja bytecode cache) only
     saves compiling the templates again.

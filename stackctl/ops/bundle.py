@@ -35,7 +35,7 @@ def bundle_dir_for(stack: Stack, out: Path | None) -> Path:
 def is_current(stack: Stack, bundle: Path, runtime: Runtime) -> bool:
     """The bundle on disk is what this stack renders, and no secret is missing: nothing to prepare."""
     return (not missing_values(stack, runtime.store(stack).exists)
-            and bundle_is_current(render_bundle(stack, runtime.template_cache), bundle))
+            and bundle_is_current(render_bundle(stack, template_cache=runtime.template_cache), bundle))
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Validation:
 def validate_plan(stack: Stack, bundle: Path, runtime: Runtime, *, tools: bool) -> Validation:
     """Render and check, writing nothing but a staging copy that is removed again. `tools` adds the real validators
     (run on the staging copy) and the check that user-supplied secrets are readable."""
-    plan = render_bundle(stack, runtime.template_cache)
+    plan = render_bundle(stack, template_cache=runtime.template_cache)
     store = runtime.store(stack)
     new_secrets = missing_values(stack, store.exists)
     known = {**store.known_values(stack, runtime.environ), **{k: v.encode() for k, v in new_secrets.items()}}

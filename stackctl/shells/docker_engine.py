@@ -113,3 +113,20 @@ class DockerEngine:
 
     def volumes(self, project: str) -> list[str]:
         return sorted(v.name for v in self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"}))
+
+    def host_gateway(self) -> str | None:
+        """The address `host-gateway` (host.docker.internal) stands for: the default bridge's gateway, unless the
+        daemon was configured with another host-gateway-ip. None when the engine does not say."""
+        try:
+            configs = self.client.networks.get("bridge").attrs.get("IPAM", {}).get("Config") or []
+        except Exception:
+            return None
+        for config in configs:
+            if config.get("Gateway"):
+                return config["Gateway"]
+            if config.get("Subnet"):  # Docker 20.10 often leaves Gateway out: the bridge takes the first address
+                import ipaddress
+
+                network = ipaddress.ip_network(config["Subnet"], strict=False)
+                return str(next(network.hosts()))
+        return None

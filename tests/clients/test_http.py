@@ -36,6 +36,7 @@ class Body:
     ({"message": "Invalid username or password", "messageId": "password-auth.failed"}, "Invalid username or password"),
     ("plain text\nsecond line", "plain text second line"),
     ("  ", ""),
+    ({}, ""),
     ({"other": 1}, '{"other": 1}'),
 ])
 def test_error_reasons_of_each_service_shape(body, reason):

@@ -196,6 +196,27 @@ def test_04_prometheus_sees_alertmanager(stack):
     assert [a["url"] for a in data["activeAlertmanagers"]] == ["http://alertmanager:9093/api/v2/alerts"]
 
 
+def test_04b_verify_passes_on_the_stack_it_brought_up(stack):
+    result = stackctl(stack["file"], "verify", "--json", "--timeout", "60")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], [c for c in report["checks"] if c["status"] == "failed"]
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses["scrape:targets"] == statuses["alerts:routing"] == statuses["metrics:path"] == "passed"
+    assert statuses["alerts:delivery"] == "skipped"  # --deep only
+    # The Slack receiver routes critical and warning alerts; the probe was silenced, so nothing was sent.
+    routing = next(c for c in report["checks"] if c["name"] == "alerts:routing")
+    assert "critical -> ops; warning -> ops" in routing["detail"]
+
+
+def test_04c_up_verify_runs_verify_once_healthy_in_one_json_document(stack):
+    result = stackctl(stack["file"], "up", "--verify", "--json")
+    report = json.loads(result.stdout)  # one document: the statuses and the verify report
+    assert result.returncode == 0 and report["ok"], result.stderr
+    assert {s["service"] for s in report["services"]} == {"prometheus", "alertmanager", "node-exporter"}
+    assert {c["name"] for c in report["verify"]["checks"] if c["status"] == "passed"} >= {
+        "ready:prometheus", "scrape:targets", "alerts:routing"}
+
+
 def test_05_up_again_changes_nothing(stack):
     import docker
 

@@ -1,6 +1,12 @@
 """FAKE: a small stand-in following Elasticsearch's documented API, not the real service.
 
-Only what stackctl calls: the security API (`GET /_security/_authenticate`, `POST|PUT /_security/user/<u>/_password`,
+Source: elastic/elasticsearch-specification@9.5:specification/** (request, response and error shapes, see
+/work/scratch/apis/elasticsearch.md) and elastic/elasticsearch:rest-api-spec/src/main/resources/rest-api-spec/api/*.json.
+
+Only what stackctl calls: `GET /_cluster/health` (status green|yellow|red, always 200; 408 with timed_out when
+`wait_for_status` is not reached), documents in data streams (`POST /<index>/_doc` answers 201 with the backing
+index, `POST /<pattern>/_search` with `multi_match` phrase or `term` queries, `hits.total` an object, a wildcard
+matching nothing gives 200 and no hits; `POST /<pattern>/_delete_by_query`), the security API (`GET /_security/_authenticate`, `POST|PUT /_security/user/<u>/_password`,
 `PUT|POST|GET /_security/user/<u>`, `PUT|POST|GET /_security/role/<r>`), ILM policies (`PUT|GET /_ilm/policy/<p>`)
 and composable index templates (`PUT|GET /_index_template/<t>`), with the response and error shapes of the
 Elasticsearch 8/9 reference. Every call needs Basic auth of a known user (401 otherwise); security, ILM and template
@@ -55,6 +61,8 @@ class FakeElasticsearch(FakeServer):
                      "composed_of": ["logs@mappings", "logs@settings"]},
         }
         self.failures: dict[tuple[str, str], Failure] = {}
+        self.health = "green"
+        self.documents: list[tuple[str, dict]] = []  # (data stream, document) in arrival order
         self.unhandled: list[str] = []
         self.component_templates: dict[str, dict] = {}
 
@@ -113,6 +121,11 @@ class FakeElasticsearch(FakeServer):
                                "authentication_type": "realm"})
         if len(parts) == 4 and parts[:2] == ["_security", "user"] and parts[3] == "_password" and method in ("POST", "PUT"):
             return self._change_password(request, user, parts[2])
+        if parts == ["_cluster", "health"] and method == "GET":
+            return self._cluster_health(request)
+        if len(parts) == 2 and parts[1] in ("_search", "_delete_by_query", "_doc") and method == "POST":
+            return {"_search": self._search, "_delete_by_query": self._delete_by_query,
+                    "_doc": self._index}[parts[1]](request, parts[0])
         if not self._superuser(user):
             return _error(403, "security_exception",
                           f"action [{request.path}] is unauthorized for user [{user}] with effective roles "
@@ -288,6 +301,52 @@ class FakeElasticsearch(FakeServer):
         self.templates[name] = body
         return Reply(200, {"acknowledged": True})
 
+    # --- documents (data streams), search, cluster health ------------------------------------------------------
+
+    def _cluster_health(self, request: Request) -> Reply:
+        body = {"cluster_name": "stackctl", "status": self.health, "timed_out": False, "number_of_nodes": 1,
+                "number_of_data_nodes": 1, "active_primary_shards": 3, "active_shards": 3, "relocating_shards": 0,
+                "initializing_shards": 0, "unassigned_shards": 0, "delayed_unassigned_shards": 0,
+                "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0,
+                "active_shards_percent_as_number": 100.0}
+        wanted = (request.query.get("wait_for_status") or [None])[0]
+        if wanted and _HEALTH_ORDER.index(self.health) < _HEALTH_ORDER.index(wanted):
+            return Reply(408, {**body, "timed_out": True})
+        return Reply(200, body)
+
+    def _index(self, request: Request, stream: str) -> Reply:
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        if "@timestamp" not in body:
+            return _error(400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
+        self.documents.append((stream, body))
+        return Reply(201, {"_index": _backing_index(stream), "_id": f"doc{len(self.documents)}", "_version": 1,
+                           "result": "created", "_shards": {"total": 2, "successful": 1, "failed": 0},
+                           "_seq_no": len(self.documents) - 1, "_primary_term": 1})
+
+    def _selected(self, pattern: str, query: dict) -> list[tuple[str, dict]]:
+        return [(stream, doc) for stream, doc in self.documents
+                if any(fnmatch.fnmatch(stream, p) for p in pattern.split(",")) and _matches(doc, query)]
+
+    def _search(self, request: Request, pattern: str) -> Reply:
+        if "*" not in pattern and not any(stream == pattern for stream, _ in self.documents):
+            return _error(404, "index_not_found_exception", f"no such index [{pattern}]")
+        body = request.json or {}
+        found = self._selected(pattern, body.get("query") or {"match_all": {}})
+        hits = [{"_index": _backing_index(stream), "_id": f"doc{i}", "_score": 1.0, "_source": doc}
+                for i, (stream, doc) in enumerate(found)][: body.get("size", 10)]
+        return Reply(200, {"took": 1, "timed_out": False,
+                           "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+                           "hits": {"total": {"value": len(found), "relation": "eq"},
+                                    "max_score": 1.0 if found else None, "hits": hits}})
+
+    def _delete_by_query(self, request: Request, pattern: str) -> Reply:
+        doomed = self._selected(pattern, (request.json or {}).get("query") or {})
+        self.documents = [d for d in self.documents if d not in doomed]
+        return Reply(200, {"took": 1, "timed_out": False, "total": len(doomed), "deleted": len(doomed), "batches": 1,
+                           "version_conflicts": 0, "noops": 0, "failures": []})
+
 
 def _overlap(a: list[str], b: list[str]) -> bool:
     """Could an index name match a pattern of both lists? (Literal prefixes compatible, as in Elasticsearch.)"""
@@ -309,3 +368,41 @@ def _check_mappings(properties: dict, prefix: str = "") -> str:
         elif spec.get("type") not in MAPPING_TYPES:
             return f"No handler for type [{spec.get('type')}] declared on field [{path}]"
     return ""
+
+
+_HEALTH_ORDER = ("red", "yellow", "green")
+
+
+def _field(document: dict, dotted: str):
+    """A document's value at a dotted field name, whether stored nested or with a dotted key (OTel attributes)."""
+    if dotted in document:
+        return document[dotted]
+    head, _, rest = dotted.partition(".")
+    while rest:
+        if isinstance(document.get(head), dict):
+            return _field(document[head], rest)
+        more, _, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    return document.get(head)
+
+
+def _matches(document: dict, query: dict) -> bool:
+    if "match_all" in query:
+        return True
+    if "term" in query:
+        ((name, value),) = query["term"].items()
+        return _field(document, name) == (value.get("value") if isinstance(value, dict) else value)
+    if "multi_match" in query:
+        spec = query["multi_match"]
+        words = str(spec["query"]).lower()
+        return any(words in str(_field(document, name) or "").lower() for name in spec.get("fields") or [])
+    if "bool" in query:
+        clauses = [q for key in ("must", "filter") for q in query["bool"].get(key) or []]
+        return all(_matches(document, q) for q in clauses)
+    raise ValueError(f"the fake does not know the query {sorted(query)}")
+
+
+def _backing_index(stream: str) -> str:
+    return f".ds-{stream}-2026.08.20-000001"
+
+

@@ -68,11 +68,14 @@ class FakeServer:
                         self.close_connection = True
                         self.connection.shutdown(2)
                         return
-                data = b"" if reply.body is None else json.dumps(reply.body).encode()
+                if isinstance(reply.body, bytes):  # sent as it is (text/plain errors, protobuf)
+                    data = reply.body
+                else:
+                    data = b"" if reply.body is None else json.dumps(reply.body).encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                headers = {"Content-Type": "application/json", **reply.headers}
                 self.send_header("Content-Length", str(len(data)))
-                for name, value in reply.headers.items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)

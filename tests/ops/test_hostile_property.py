@@ -111,7 +111,7 @@ def run(argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess
 
 def check_accepted(stack, tmp_path) -> None:
     """The bundle passes every real validator, and no secret reaches it or Compose's view of it."""
-    plan = render_bundle(stack, CACHE)
+    plan = render_bundle(stack, template_cache=CACHE)
     secrets = {name: generate_value("password") for name in required_secrets(stack)}
     secrets.update({"alertmanager_slack_api_url": FAKE_ENV["SLACK_URL"], "alertmanager_mail_password": FAKE_ENV["SMTP"]})
     failed = [c for c in structural_checks(stack, plan, {k: v.encode() for k, v in secrets.items()})

@@ -178,8 +178,11 @@ def test_unknown_alerting_key():
 
 def test_no_receivers_render_a_working_default(tmp_path):
     config = am_config(render_stack(tmp_path, {"preset": "metrics"}))
-    assert [r["name"] for r in config["receivers"]] == ["default", "null"]
-    assert all(set(r) == {"name"} for r in config["receivers"])  # no integrations
+    assert [r["name"] for r in config["receivers"]] == ["default", "null", "stackctl-verify"]
+    assert all(set(r) == {"name"} for r in config["receivers"][:2])  # no integrations
+    # verify --deep's webhook, on the port stack.yaml's verify section names, never sending resolved alerts.
+    assert config["receivers"][2]["webhook_configs"] == [
+        {"url": "http://host.docker.internal:19093/stackctl-verify", "send_resolved": False}]
     assert config["route"]["receiver"] == "default"
     assert config["route"]["group_by"] == ["alertname", "service", "cluster"]
     assert config["templates"] == [TEMPLATE_GLOB]
@@ -276,6 +279,9 @@ def routes_test(amtool: str, config: Path, expected: list[str], labels: dict[str
 
 # (labels, receivers expected) with every receiver configured.
 ROUTES_ALL = [
+    # verify --deep's synthetic alerts reach its webhook only, whatever their severity.
+    ({"severity": "critical", "alertname": "StackctlVerify", "stackctl_verify_probe": "delivery"}, ["stackctl-verify"]),
+    ({"severity": "info", "alertname": "StackctlVerifyRule", "stackctl_verify_probe": "delivery"}, ["stackctl-verify"]),
     ({"severity": "critical", "alertname": "TargetDown", "service": "checkout"}, ["pagerduty", "slack-critical", "audit"]),
     ({"severity": "critical", "alertname": "HostDiskSpaceLow", "service": "node-exporter"},
      ["pagerduty", "slack-critical", "audit"]),
@@ -483,7 +489,7 @@ def test_inhibition_rules_in_a_real_alertmanager(tmp_path):
     with alertmanager_container(bundle / AM_DIR) as base:
         status = _api(f"{base}/api/v2/status")
         assert [r["name"] for r in yaml.safe_load(status["config"]["original"])["receivers"]] == \
-            ["default", "null"] + [r["name"] for r in ALL_RECEIVERS]
+            ["default", "null", "stackctl-verify"] + [r["name"] for r in ALL_RECEIVERS]
         _api(f"{base}/api/v2/alerts", [
             {"labels": {**labels, "test_id": key}, "annotations": {"summary": key},
              "startsAt": now.isoformat(), "endsAt": (now + timedelta(hours=1)).isoformat()}
