@@ -287,6 +287,7 @@ class ServiceSpec:
     produces: tuple[str, ...] = ()  # telemetry it emits: metrics, logs, traces
     consumes: tuple[str, ...] = ()  # telemetry it stores or routes
     oneshot: bool = False  # a setup job that runs to completion, not a long-running service
+    per_node: bool = False  # describes the machine it runs on: on Swarm one task on every node (mode: global)
     part_of: str = ""  # for a oneshot: the service whose enablement it follows
     follows: tuple[str, ...] = ()  # a companion: on whenever all of these are, unless stack.yaml says `enabled`
     assets: tuple[str, ...] = ()  # top-level asset dirs rendered into the bundle with it, besides configs/<key>/
@@ -303,6 +304,11 @@ class ServiceSpec:
     @property
     def default_image(self) -> str:
         return f"{self.image}:{self.version}"
+
+    @property
+    def keeps_data(self) -> bool:
+        """Its data lives in volumes, which are local to one machine: on Swarm it is placed by a node label."""
+        return bool(self.volumes)
 
     @property
     def primary_port(self) -> PortSpec | None:
@@ -659,6 +665,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         healthcheck=Healthcheck(_wget("http://127.0.0.1:9100/metrics"), start_period="5s"),
         memory="128m",
         user="65534:65534",
+        per_node=True,
         metrics=("metrics", "/metrics"),
         produces=("metrics",),
         verify=(Ready("ready:node-exporter"),),

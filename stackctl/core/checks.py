@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from stackctl.core import yamltext
+from stackctl.core import swarm, yamltext
 from stackctl.core.config import Stack
 from stackctl.core.render import COMPOSE_FILE
 
@@ -79,16 +79,14 @@ def check_references(stack: Stack, plan: dict[str, bytes], secrets: dict[str, by
         for job in doc.get("scrape_configs") or []:
             if job["job_name"] in user_jobs:
                 continue
-            for group in job.get("static_configs") or []:
-                for target in group.get("targets") or []:
-                    host = target.split(":")[0]
-                    if host != "localhost" and host not in names:
-                        problems.append(f"{prom_path}: job {job['job_name']} scrapes {target}, which is not enabled")
+            for target in _discovered(job):
+                host = target.split(":")[0]
+                if host != "localhost" and host not in names:
+                    problems.append(f"{prom_path}: job {job['job_name']} scrapes {target}, which is not enabled")
         for am in (doc.get("alerting") or {}).get("alertmanagers") or []:
-            for group in am.get("static_configs") or []:
-                for target in group.get("targets") or []:
-                    if target.split(":")[0] not in names:
-                        problems.append(f"{prom_path}: alerts go to {target}, which is not enabled")
+            for target in _discovered(am):
+                if target.split(":")[0] not in names:
+                    problems.append(f"{prom_path}: alerts go to {target}, which is not enabled")
     col_path = "configs/collector/config.yaml"
     if col_path in plan:
         for name, exporter in (_yaml(plan, col_path).get("exporters") or {}).items():
@@ -105,6 +103,19 @@ def check_references(stack: Stack, plan: dict[str, bytes], secrets: dict[str, by
             if secret["source"] not in declared_secrets:
                 problems.append(f"{COMPOSE_FILE}: {name} uses secret {secret['source']}, which is not declared")
     return problems
+
+
+def _discovered(job: dict) -> list[str]:
+    """The services a scrape job or Alertmanager entry reaches: static targets, and the `tasks.<service>` names of
+    DNS discovery on Swarm."""
+    static = [t for group in job.get("static_configs") or [] for t in group.get("targets") or []]
+    dns = [name.removeprefix("tasks.") for group in job.get("dns_sd_configs") or [] for name in group.get("names") or []]
+    return static + dns
+
+
+def check_swarm(stack: Stack, plan: dict[str, bytes], secrets: dict[str, bytes]) -> list[str]:
+    """Every config the Swarm stack file declares is a bundle file Swarm can hold."""
+    return swarm.check_stack_file(stack, plan, _yaml(plan, COMPOSE_FILE))
 
 
 def check_no_secret_values(stack: Stack, plan: dict[str, bytes], secrets: dict[str, bytes]) -> list[str]:
@@ -125,11 +136,12 @@ STRUCTURAL_CHECKS: tuple[tuple[str, Callable[[Stack, dict, dict], list[str]]], .
     ("references to enabled services", check_references),
     ("no secret values in files", check_no_secret_values),
 )
+SWARM_CHECKS = (("swarm configs", check_swarm),)  # with target: swarm only
 
 
 def structural_checks(stack: Stack, plan: dict[str, bytes], secrets: dict[str, bytes]) -> list[CheckResult]:
     results = []
-    for name, check in STRUCTURAL_CHECKS:
+    for name, check in STRUCTURAL_CHECKS + (SWARM_CHECKS if stack.on_swarm else ()):
         problems = check(stack, plan, secrets)
         results.append(CheckResult(name, FAILED if problems else PASSED, "stackctl", "\n".join(problems)))
     return results

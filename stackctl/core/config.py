@@ -37,6 +37,10 @@ _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _LOGIN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _PLUGIN = re.compile(r"[a-z0-9][a-z0-9._-]*(@[0-9A-Za-z.+-]+)?")
 _CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# A Swarm node label as `key=value`: the key a dotted name (stackctl.data), the value a plain word.
+_NODE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}=[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+TARGETS = ("compose", "swarm")
+ENDPOINT_MODES = ("vip", "dnsrr")
 MAX_TRACES = 10_000_000  # in-memory storage; far beyond what a laptop holds
 
 
@@ -255,6 +259,48 @@ class VerifyConfig:
 
 
 @dataclass
+class SwarmConfig:
+    """`target: swarm`: how the stack is laid out on a Docker Swarm cluster (stackctl.core.swarm renders it)."""
+
+    # Services whose ports Swarm publishes (stack.yaml keys). Nothing else is reachable from outside the cluster.
+    publish: list[str] = field(default_factory=list)
+    # Node label placing the services that keep data in volumes (a local volume lives on one node).
+    data_label: str = "stackctl.data=true"
+    placement: dict[str, str] = field(default_factory=dict)  # service key -> node label, instead of data_label
+    # vip: Swarm's routing mesh (IPVS): published ports open on every node. dnsrr: services find each other by DNS
+    # and ports open only on the node running the task; for kernels without IPVS.
+    endpoint_mode: str = "vip"
+    # Image of the short-lived forwarder that reaches services which are not published (busybox's nc); empty: the
+    # official busybox image (through registry_mirror).
+    forwarder_image: str = ""
+
+    def __post_init__(self) -> None:
+        for i, key in enumerate(self.publish):
+            if key not in catalog.USER_SERVICES:
+                raise SchemaError(("publish", i), f"{key!r} is not a service", closest(key, catalog.USER_SERVICES))
+            if key in self.publish[:i]:
+                raise SchemaError(("publish", i), f"{key} is listed twice")
+        labels = [("data_label",)] + [("placement", key) for key in self.placement]
+        for path in labels:
+            value = self.data_label if path == ("data_label",) else self.placement[path[1]]
+            if not _NODE_LABEL.fullmatch(value):
+                raise SchemaError(path, f"must be a node label as key=value, e.g. stackctl.data=true (got {value!r})")
+        for key in self.placement:
+            if key not in catalog.USER_SERVICES:
+                raise SchemaError(("placement", key), "is not a service", closest(key, catalog.USER_SERVICES))
+        if self.endpoint_mode not in ENDPOINT_MODES:
+            raise SchemaError(("endpoint_mode",), f"must be one of {', '.join(ENDPOINT_MODES)} "
+                                                  f"(got {self.endpoint_mode!r})")
+        if self.forwarder_image:
+            try:
+                ref = ImageRef.parse(self.forwarder_image)
+            except ValueError as error:
+                raise SchemaError(("forwarder_image",), str(error)) from None
+            if not ref.tag:
+                raise SchemaError(("forwarder_image",), f"image {self.forwarder_image!r} has no tag")
+
+
+@dataclass
 class StackConfig:
     version: int = SCHEMA_VERSION
     project: str = "stackctl"  # Compose project name: prefixes containers, volumes and networks
@@ -262,6 +308,8 @@ class StackConfig:
     bind_address: str = "127.0.0.1"  # host address every published port binds to
     registry_mirror: str = ""  # e.g. mirror.example.com:5000: replaces the registry host of every default image
     state_dir: str = ".stackctl"  # generated-once values (secrets), relative to the stack file
+    target: str = "compose"  # compose: this machine's Docker; swarm: a Docker Swarm cluster (docker stack deploy)
+    swarm: SwarmConfig = field(default_factory=SwarmConfig)
     services: Services = field(default_factory=Services)
     scrape_targets: list[ScrapeTarget] = field(default_factory=list)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
@@ -281,6 +329,9 @@ class StackConfig:
             raise SchemaError(("preset",), f"must be one of {', '.join(catalog.PRESETS)} (got {self.preset!r})",
                               closest(self.preset, catalog.PRESETS))
         check_ip(self.bind_address, "bind_address")
+        if self.target not in TARGETS:
+            raise SchemaError(("target",), f"must be one of {', '.join(TARGETS)} (got {self.target!r})",
+                              closest(self.target, TARGETS))
         if self.registry_mirror and not MIRROR.fullmatch(self.registry_mirror):
             raise SchemaError(("registry_mirror",), "must be a registry host, host:port or host:port/path, without a "
                                                     f"scheme (got {self.registry_mirror!r})")
@@ -324,6 +375,10 @@ class Stack:
     def state_dir(self) -> Path:
         """Absolute, with . and .. resolved as text: a symbolic link stays visible as what it is."""
         return normalized(self.file.parent / Path(self.config.state_dir).expanduser())
+
+    @property
+    def on_swarm(self) -> bool:
+        return self.config.target == "swarm"
 
     def enabled(self, key: str) -> bool:
         return key in self.services
@@ -554,6 +609,13 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
         return all(wanted(other) for other in follows) if follows else key in preset
 
     enabled = {key for key in catalog.USER_SERVICES if wanted(key)}
+    swarm = config.swarm if config.target == "swarm" else None
+    for i, key in enumerate(swarm.publish if swarm else ()):
+        spec = catalog.SERVICES[key]
+        if key not in enabled:
+            raise fail(("swarm", "publish", i), f"{key} is not enabled", f"enable services.{key} or remove it here")
+        if not any(p.host is not None for p in spec.ports):
+            raise fail(("swarm", "publish", i), f"{key} has no port to publish (it is reached on the stack's network)")
     for key in sorted(enabled):
         for needed in catalog.SERVICES[key].requires:
             if needed not in enabled:
@@ -586,6 +648,8 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
         if problem:
             raise fail(path + ("image",), problem)
         host_ports: dict[str, int] = {}
+        # On Swarm only the services listed in swarm.publish publish their ports.
+        published = swarm is None or parent in swarm.publish
         if own:
             if settings.port is not None and not (spec.primary_port and spec.primary_port.host):
                 raise fail(path + ("port",), f"{spec.key} publishes no port on the host")
@@ -598,7 +662,7 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
                         else f"; {spec.key} has no other published ports (its main port is set with `port`)"),
                         closest(name, allowed))
             for port in spec.ports:
-                if port.host is None:
+                if port.host is None or not published:
                     continue
                 is_primary = port is spec.primary_port
                 host = settings.port if is_primary else settings.ports[port.name]  # defaults filled by Services
@@ -616,6 +680,9 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
             spec=spec, settings=settings, image=image, version=version, host_ports=host_ports,
             memory=settings.memory if own else spec.memory,
         )
+    if swarm is not None and user_set(("bind_address",)):
+        warnings.append(f"bind_address {config.bind_address} has no effect with target: swarm: Swarm publishes the "
+                        "ports listed in swarm.publish on every interface and ignores a host address")
     for key, svc in resolved.items():
         secrets = tuple(use for use in svc.spec.secrets if not use.when or use.when in resolved)
         if svc.spec.takes_user_secrets:  # receivers' credentials, supplied by the user from a file or variable

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from stackctl.core import catalog
+from stackctl.core import catalog, swarm
 from stackctl.core.config import ResolvedService, Stack
 from stackctl.core.errors import StackError
 from stackctl.core import yamltext
@@ -380,6 +380,8 @@ def render_compose(stack: Stack, root: Path, env: jinja2.Environment, context: d
         for volume in svc.spec.volumes:
             volumes[svc.spec.compose_volume(volume)] = {}
         secret_names.update(use.name for use in svc.secrets)
+    if stack.on_swarm:
+        return render_stack_file(stack, services, volumes, files)
     document: dict[str, Any] = {"name": stack.config.project, "services": services}
     if volumes:
         document["volumes"] = volumes
@@ -390,6 +392,22 @@ def render_compose(stack: Stack, root: Path, env: jinja2.Environment, context: d
               "'stackctl render'.\n# Secrets are injected by 'stackctl up' from the state directory; they are not in this file.\n"
               "# Every $ is written $$: Compose would otherwise fill in ${...} from its environment, which holds them.\n")
     return (header + yamltext.dump(escape_for_compose(document))).encode()
+
+
+def render_stack_file(stack: Stack, services: dict[str, dict], volumes: dict[str, Any],
+                      files: dict[str, bytes]) -> bytes:
+    """The compose document for `docker stack deploy` (target: swarm); see stackctl.core.swarm."""
+    document, secrets = swarm.stack_document(stack, services, volumes, files)
+    document = escape_for_compose(document)
+    if secrets:
+        document["secrets"] = secrets  # written as they are: their ${...} names the Swarm secret at deploy time
+    header = (f"# Rendered by stackctl from stack.yaml and compose/ for Docker Swarm: 'stackctl up' runs\n"
+              f"# docker stack deploy -c compose.yaml {stack.config.project}. Do not edit: change stack.yaml and run "
+              "'stackctl render'.\n"
+              "# Config files travel as Swarm configs named with a hash of their content. Secrets are Swarm secrets "
+              "that\n# 'stackctl up' creates from the state directory; their names (hashes of the values) are given "
+              "to the\n# deploy only, as ${STACK_SWARM_SECRET_...}. Every other $ is written $$.\n")
+    return (header + yamltext.dump(document)).encode()
 
 
 def escape_for_compose(value: Any) -> Any:
