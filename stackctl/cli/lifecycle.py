@@ -56,11 +56,26 @@ def up(
     else:
         _print_statuses(result.statuses, as_json,
                         f"stack is up: {len(result.statuses)} services ready. Open them with 'stackctl urls'.")
+    if stack.on_swarm and not as_json:
+        err.print(swarm_ports_note(stack), markup=False)
     if then_verify:
         from stackctl.cli.verify import run_and_report
 
         if not run_and_report(app_ctx, out_dir, [], False, None, as_json):
             raise typer.Exit(1)
+
+
+def swarm_ports_note(stack) -> str:
+    """Where Swarm opens the published ports: it ignores bind_address and listens on every interface."""
+    from stackctl.core.endpoints import urls as stack_urls
+
+    ports = ", ".join(f"{row['service']} {row['url'].rsplit(':', 1)[-1]}" for row in stack_urls(stack))
+    if not ports:
+        return ("Swarm publishes no port of this stack (swarm.publish is empty): the services are reached on its "
+                "overlay network only ('stackctl verify' reaches them through a short-lived forwarder).")
+    where = ("on every interface of every node of the swarm (routing mesh)" if stack.config.swarm.endpoint_mode == "vip"
+             else "on every interface of the node running each service (endpoint_mode dnsrr)")
+    return f"Swarm publishes {ports} {where}; it ignores bind_address. Firewall them if the network is not trusted."
 
 
 def down(
@@ -69,21 +84,35 @@ def down(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting data."),
     out_dir: Optional[Path] = OUT_OPTION,
 ) -> None:
-    """Stop and remove the containers. Data volumes are kept unless --volumes."""
-    from stackctl.ops.lifecycle import bring_down, require_bundle
+    """Stop and remove the containers (on Swarm: the stack). Data volumes are kept unless --volumes."""
+    from stackctl.cli.present import event_printer
+    from stackctl.ops.lifecycle import bring_down, require_bundle, stack_volumes
 
     app_ctx = app_context(ctx)
     stack = app_ctx.stack()
     bundle = require_bundle(app_ctx.bundle_dir(out_dir))
     engine = app_ctx.runtime.engine
     engine.ping()
+    elsewhere = " on this node (volumes on other nodes of the swarm stay)" if stack.on_swarm else ""
     if volumes:
-        names = engine.volumes(stack.config.project)
-        confirm_or_refuse(f"Delete {len(names)} volumes of {stack.config.project} ({', '.join(names) or 'none'})? "
-                          "This cannot be undone",
+        names = stack_volumes(stack, app_ctx.runtime)
+        confirm_or_refuse(f"Delete {len(names)} volumes of {stack.config.project}{elsewhere} "
+                          f"({', '.join(names) or 'none'})? This cannot be undone",
                           "--volumes deletes data: pass --yes to confirm when not running interactively", yes)
-    bring_down(stack, bundle, app_ctx.runtime, volumes=volumes)
-    out.print(f"{stack.config.project} is down" + ("; its volumes were deleted" if volumes else "; data volumes kept"))
+    removed = bring_down(stack, bundle, app_ctx.runtime, volumes=volumes,
+                         on_event=event_printer(f"{stack.config.project}: "))
+    if removed is None:
+        out.print(f"{stack.config.project} is down" + ("; its volumes were deleted" if volumes else "; data volumes kept"))
+        return
+    if not volumes:
+        out.print(f"{stack.config.project} is down (services, network, configs and secrets removed from the swarm); "
+                  "data volumes kept")
+        return
+    out.print(f"{stack.config.project} is down; deleted on this node: {', '.join(removed.volumes) or 'no volume'}. "
+              "Volumes on other nodes remain: remove them there with 'docker volume rm' "
+              f"(their names start with {stack.config.project}_)")
+    if removed.kept:
+        warn("not deleted: " + ", ".join(removed.kept))
 
 
 def status(
@@ -97,6 +126,11 @@ def status(
 
     app_ctx = app_context(ctx)
     stack = app_ctx.stack()
+    if stack.on_swarm:
+        from stackctl.ops.swarm import require_manager
+
+        app_ctx.runtime.engine.ping()
+        require_manager(app_ctx.runtime)
     statuses = current(stack, app_ctx.runtime)
     main_url = {row["service"]: row["url"] for row in reversed(urls(stack))}
     healthy = all(s.phase == READY for s in statuses)
@@ -104,10 +138,19 @@ def status(
         rows = [{**s.to_json(), "url": main_url.get(s.service)} for s in statuses]
         out.print_json(json.dumps({"ok": healthy, "project": stack.config.project, "services": rows}))
     else:
-        out.print(table(escape(f"{stack.config.project} ({stack.file})"),
-                        ("service", "state", "health", "url", "uptime", "image"),
-                        [(s.service, s.state, verdict(s.phase, s.health), main_url.get(s.service, ""),
-                          human_duration(s.uptime_seconds), escape(s.image)) for s in statuses]))
+        if stack.on_swarm:  # tasks running of those wanted, and where each task of a per-node service is
+            rows = []
+            for s in statuses:
+                rows.append((s.service, f"{s.running}/{s.desired} {s.state}", verdict(s.phase, s.health),
+                             main_url.get(s.service, ""), human_duration(s.uptime_seconds), escape(s.image)))
+                rows += [(f"  on {escape(t.node)}", t.state, "", "", "", escape(t.detail)) for t in s.nodes]
+            out.print(table(escape(f"{stack.config.project} on the swarm ({stack.file})"),
+                            ("service", "tasks", "health", "url", "uptime", "image"), rows))
+        else:
+            out.print(table(escape(f"{stack.config.project} ({stack.file})"),
+                            ("service", "state", "health", "url", "uptime", "image"),
+                            [(s.service, s.state, verdict(s.phase, s.health), main_url.get(s.service, ""),
+                              human_duration(s.uptime_seconds), escape(s.image)) for s in statuses]))
         for s in statuses:
             if s.phase != READY:
                 err.print(f"[red]{s.service}[/] is {s.state}/{escape(s.health)}"
@@ -137,12 +180,15 @@ def urls(
     """Where to open each UI, and the OTLP endpoints to point your apps at."""
     from stackctl.core.endpoints import urls as stack_urls
 
-    rows = stack_urls(app_context(ctx).stack())
+    stack = app_context(ctx).stack()
+    rows = stack_urls(stack)
     if as_json:
         out.print_json(json.dumps(rows))
         return
     out.print(table(None, ("service", "what", "address"),
                     [(row["service"], escape(row["description"]), row["url"]) for row in rows]))
+    if stack.on_swarm:
+        err.print(swarm_ports_note(stack), markup=False)
 
 
 def doctor(

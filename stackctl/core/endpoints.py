@@ -39,6 +39,11 @@ def urls(stack: Stack) -> list[dict]:
     host = stack.config.bind_address
     host = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host
     host = f"[{host}]" if ":" in host else host
+    # On Swarm a published port listens on every interface (bind_address does not apply): of every node with the
+    # routing mesh, of the node running the service with endpoint_mode dnsrr.
+    open_on = ({"open_on": "every node" if stack.config.swarm.endpoint_mode == "vip" else "the node running it"}
+               if stack.on_swarm else {})
+    host = "localhost" if stack.on_swarm else host
     rows = []
     for svc in stack.services.values():
         for port in svc.spec.ports:
@@ -47,5 +52,6 @@ def urls(stack: Stack) -> list[dict]:
                 rows.append({
                     "service": svc.name, "port": port.name, "description": port.description,
                     "url": f"{port.scheme}://{address}" if port.scheme in ("http", "https") else address,
+                    **open_on,
                 })
     return rows

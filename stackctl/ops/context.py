@@ -11,7 +11,7 @@ from typing import Callable
 
 from stackctl.clients.http import probe as http_probe
 from stackctl.core.config import Stack
-from stackctl.shells.compose import Compose, ComposeTool, find_compose
+from stackctl.shells.compose import Compose, ComposeTool, SwarmStack, find_compose
 from stackctl.shells.docker_engine import DockerEngine
 from stackctl.shells.fs import template_cache
 from stackctl.shells.state import SecretStore
@@ -29,6 +29,8 @@ class Runtime:
     template_cache: object | None = field(default_factory=template_cache)  # compiled templates, kept between runs
     # Builds the Compose shell for a bundle (stack, bundle, env); tests pass a fake with the same methods.
     make_compose: Callable[[Stack, Path, dict[str, str]], Compose] | None = None
+    # Builds the `docker stack` shell for a bundle rendered for Swarm (stack, bundle, env); tests pass a fake.
+    make_swarm: Callable[[Stack, Path, dict[str, str]], SwarmStack] | None = None
 
     def store(self, stack: Stack) -> SecretStore:
         return SecretStore.for_stack(stack)
@@ -40,3 +42,9 @@ class Runtime:
         if self.make_compose is not None:
             return self.make_compose(stack, bundle, env)
         return Compose(bundle, stack.config.project, env=env, tool=self.compose_tool())
+
+    def swarm(self, stack: Stack, bundle: Path, env: dict[str, str] | None = None) -> SwarmStack:
+        """`docker stack` commands for the bundle; `env` names the stack's Swarm secrets (no value)."""
+        if self.make_swarm is not None:
+            return self.make_swarm(stack, bundle, dict(env or {}))
+        return SwarmStack(bundle, stack.config.project, env=dict(env or {}))

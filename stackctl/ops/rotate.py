@@ -27,12 +27,13 @@ from stackctl.core import catalog
 from stackctl.core.alerting import user_secrets
 from stackctl.core.catalog import Account, ServiceSpec
 from stackctl.core.config import Stack
-from stackctl.core.endpoints import host_url
 from stackctl.core.errors import StackError
 from stackctl.core.readiness import FAILED, READY, ContainerInfo, ServiceStatus
 from stackctl.core.secrets import generate_value, required_secrets
 from stackctl.ops.context import Runtime
-from stackctl.ops.lifecycle import wait_until_ready
+from stackctl.ops import swarm
+from stackctl.ops.lifecycle import stack_volumes, wait_for, wait_until_ready
+from stackctl.ops.reach import Reach, reach
 from stackctl.shells.state import NEXT_SUFFIX, PREVIOUS_SUFFIX, SecretStore
 
 
@@ -146,11 +147,11 @@ ACCOUNT_APIS = {"elasticsearch-security": _ElasticsearchAccounts, "grafana-users
 class _Holder:
     """The running service keeping its own copy of the secret, reached through its account API."""
 
-    def __init__(self, stack: Stack, plan: RotationPlan, store: SecretStore):
+    def __init__(self, stack: Stack, plan: RotationPlan, store: SecretStore, where: Reach):
         spec = plan.holder
         keeper = spec.keeps_accounts
         self.title, self.account, self.store, self.secret = spec.title, plan.account, store, plan.secret
-        self.url = host_url(stack, spec.key)
+        self.url = where.url(spec.key)
         self.api = ACCOUNT_APIS[keeper.api](self.url)
         # The account that signs in to make the change: the keeper's admin, or the account itself.
         self.admin_secret = keeper.admin_secret or plan.secret
@@ -205,15 +206,25 @@ class RotationRun:
     def containers(self) -> dict[str, ContainerInfo]:
         return {c.service: c for c in self.runtime.engine.containers(self.stack.config.project)}
 
+    def running(self, name: str) -> bool:
+        """Is the service (compose name) running: its container, or on Swarm a task of it?"""
+        if self.stack.on_swarm:
+            return any(s.running for s in swarm.statuses(self.stack, self.runtime, {name}))
+        return getattr(self.containers().get(name), "state", "") == "running"
+
 
 def rotate(run: RotationRun, name: str, generate: Callable[[str], str] = generate_value) -> RotationResult:
     """Rotate one generated secret (see the module docstring for the order of steps)."""
-    stack, store, on_event = run.stack, run.store, run.on_event
-    plan = plan_rotation(stack, name, store)
-    holder_running = plan.holder is not None and getattr(
-        run.containers().get(plan.holder.name), "state", "") == "running"
-    holder = _Holder(stack, plan, store) if holder_running else None
+    plan = plan_rotation(run.stack, name, run.store)
+    holder_running = plan.holder is not None and run.running(plan.holder.name)
+    api = [(plan.holder.key, plan.holder.primary_port.name)] if holder_running else []
+    with reach(run.stack, run.runtime, api) as where:
+        return _rotate(run, plan, generate, _Holder(run.stack, plan, run.store, where) if holder_running else None)
 
+
+def _rotate(run: RotationRun, plan: RotationPlan, generate: Callable[[str], str],
+            holder: _Holder | None) -> RotationResult:
+    stack, store, on_event, name = run.stack, run.store, run.on_event, plan.secret
     finished = _settle_interrupted(run, plan, holder)
     if finished is not None:
         return finished
@@ -234,15 +245,15 @@ def rotate(run: RotationRun, name: str, generate: Callable[[str], str] = generat
                          f"{plan.holder.keeps_accounts.sets_others}, so it gets the new value")
     elif plan.holder:
         title = plan.holder.title
-        present = run.runtime.engine.volumes(stack.config.project)
+        present = stack_volumes(stack, run.runtime)  # on Swarm: this node's (a data node elsewhere is not seen)
         existing = [v for v in (plan.holder.docker_volume(stack.config.project, vol) for vol in plan.holder.volumes)
                     if v in present]
         if plan.seeded_once and existing:
             raise StackError(
                 f"{title} is not running, and its data volume {existing[0]} already holds the password of "
                 f"{plan.account}: {title} reads {name} only on its first start, so changing only the file would "
-                f"lock stackctl out. Nothing was changed. Start it ('stackctl up {plan.holder.name}') "
-                "and rotate again.")
+                f"lock stackctl out. Nothing was changed. Start it ('stackctl up"
+                + ("" if stack.on_swarm else f" {plan.holder.name}") + "') and rotate again.")
         notes.append(f"{title} is not running: only the file changes; "
                      + (f"{title} takes the new value on its first start" if plan.seeded_once else
                         plan.holder.keeps_accounts.sets_others))
@@ -317,6 +328,8 @@ def _settle_interrupted(run: RotationRun, plan: RotationPlan, holder: _Holder | 
 def _recreate(run: RotationRun, plan: RotationPlan, changed_in: str | None, notes: list[str],
               finished_earlier: bool) -> RotationResult:
     """Steps 4 and 5: recreate the consumers with the new /run/secrets file, then wait for their health."""
+    if run.stack.on_swarm:
+        return _redeploy(run, plan, changed_in, notes, finished_earlier)
     stack, store, on_event, name = run.stack, run.store, run.on_event, plan.secret
     containers = run.containers()
     start, prepare = [], []
@@ -372,3 +385,40 @@ def _recreate(run: RotationRun, plan: RotationPlan, changed_in: str | None, note
                 details="\n".join(f"{s.service}: {s.state}/{s.health} {s.detail}".rstrip() for s in bad),
                 exit_code=1)
     return RotationResult(name, changed_in, tuple(start), tuple(prepare), finished_earlier, tuple(notes))
+
+
+def _redeploy(run: RotationRun, plan: RotationPlan, changed_in: str | None, notes: list[str],
+              finished_earlier: bool) -> RotationResult:
+    """Steps 4 and 5 on Swarm: the new value becomes a new Swarm secret, and `docker stack deploy` updates the
+    services referring to it, and only them; then their health, and the old secret object goes."""
+    stack, store, runtime, name = run.stack, run.store, run.runtime, plan.secret
+    deployed = {s.service for s in swarm.statuses(stack, runtime) if s.state != "missing"}
+    consumers = [c for c in plan.consumers if c in deployed]
+    if not deployed:
+        store.remove_side(name, PREVIOUS_SUFFIX)
+        notes.append("the stack is not deployed: its services read the new value when 'stackctl up' deploys it")
+        return RotationResult(name, changed_in, (), (), finished_earlier, tuple(notes))
+    run.on_event(f"deploying a new Swarm secret for {name}; Swarm updates {', '.join(consumers) or 'no service'}")
+    try:
+        swarm.deploy(stack, run.bundle, runtime, store.values(stack, runtime.environ))
+    except StackError as error:
+        where = f"{changed_in} and " if changed_in else ""
+        raise StackError(
+            f"{name} was changed in {where}{store.path(name)} (they agree), but the deploy that hands it to "
+            f"{', '.join(consumers)} failed: {error.message}. Fix the cause, then run 'stackctl secrets rotate "
+            f"{name}' again: it finishes this rotation without making a new value.", details=error.details) from None
+    store.remove_side(name, PREVIOUS_SUFFIX)
+    run.on_event(f"waiting for {', '.join(consumers)} to be healthy")
+    ok, statuses = wait_for(lambda: swarm.statuses(stack, runtime, set(consumers)), run.timeout, run.on_update,
+                            runtime.poll_interval, runtime.clock, runtime.sleep)
+    if not ok:
+        bad = [s for s in statuses if s.phase != READY]
+        raise StackError(
+            f"{name} was rotated ({store.path(name)} and the services agree), but "
+            + ", ".join(s.service for s in bad) + f" did not become healthy within {run.timeout:.0f}s; see "
+            "'stackctl logs " + " ".join(s.service for s in bad) + "'",
+            details="\n".join(f"{s.service}: {s.state}/{s.health} {s.detail}".rstrip() for s in bad), exit_code=1)
+    removed = swarm.prune(stack, runtime)
+    if removed:
+        notes.append(f"removed {len(removed)} Swarm objects no service uses any more (the old value among them)")
+    return RotationResult(name, changed_in, tuple(consumers), (), finished_earlier, tuple(notes))

@@ -11,7 +11,8 @@ from stackctl.core.checks import FAILED, MISSING, PASSED, SKIPPED, CheckResult
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.secrets import env_name, required_secrets
-from stackctl.shells.compose import Compose, ComposeTool
+from stackctl.core.swarm import secret_name_variable
+from stackctl.shells.compose import Compose, ComposeTool, SwarmStack
 from stackctl.shells.state import read_user_secret
 from stackctl.shells.tools import run_check
 
@@ -29,6 +30,21 @@ def compose_check(stack: Stack, bundle: Path, compose_tool: Callable[[], Compose
     outcome = Compose(bundle, stack.config.project, env=placeholder_compose_env(stack), tool=tool).check_config()
     return CheckResult("docker compose config", PASSED if outcome.ok else FAILED,
                        f"{' '.join(tool.argv)} {tool.version}", outcome.output)
+
+
+def stack_config_check(stack: Stack, bundle: Path) -> CheckResult:
+    """target: swarm: `docker stack config`, the Docker CLI reading the stack file as `docker stack deploy` will.
+    Stand-in Swarm secret names: the real ones exist only once 'stackctl up' made the secrets."""
+    env = {secret_name_variable(name): f"{stack.config.project}_{name}-placeholder" for name in required_secrets(stack)}
+    try:
+        outcome = SwarmStack(bundle, stack.config.project, env=env).check_config()
+    except StackError as error:  # no docker CLI
+        return CheckResult("docker stack config", MISSING, "docker", error.message)
+    if not outcome.ok and ("unknown command" in outcome.output or "is not a docker command" in outcome.output):
+        return CheckResult("docker stack config", MISSING, "docker",
+                           "this Docker CLI has no 'docker stack config' (20.10 or newer has)")
+    return CheckResult("docker stack config", PASSED if outcome.ok else FAILED, "docker", outcome.output
+                       if not outcome.ok else "")
 
 
 def file_checks(stack: Stack, bundle: Path) -> list[CheckResult]:
@@ -62,4 +78,5 @@ def user_secrets_check(stack: Stack, environ: dict[str, str]) -> CheckResult | N
 
 
 def tool_checks(stack: Stack, bundle: Path, compose_tool: Callable[[], ComposeTool]) -> list[CheckResult]:
-    return [compose_check(stack, bundle, compose_tool)] + file_checks(stack, bundle)
+    first = stack_config_check(stack, bundle) if stack.on_swarm else compose_check(stack, bundle, compose_tool)
+    return [first] + file_checks(stack, bundle)

@@ -28,9 +28,8 @@ from stackctl.clients.kibana import Kibana
 from stackctl.clients.prometheus import STALE_NAN, Prometheus
 from stackctl.core import catalog, yamltext
 from stackctl.core.config import Stack
-from stackctl.core.endpoints import host_url
 from stackctl.core.errors import StackError
-from stackctl.core.readiness import READY, current_status
+from stackctl.core.readiness import READY
 from stackctl.core.render import DATASOURCES_FILE, RULES_DIR
 from stackctl.core.units import duration_seconds
 from stackctl.core.verify import (ALERT_NAME, DELIVERY, FAILED, METRIC_NAME, PASSED, PROBE_LABEL, RECEIVER,
@@ -38,6 +37,8 @@ from stackctl.core.verify import (ALERT_NAME, DELIVERY, FAILED, METRIC_NAME, PAS
                                   PlannedCheck, VerifyReport, VerifyResult, at_path, expected_receivers,
                                   expected_scrape_jobs, link_variables, logs_hint, parse_time, plan, select)
 from stackctl.ops.context import Runtime
+from stackctl.ops.lifecycle import statuses
+from stackctl.ops.reach import Reach, reach
 
 POLL = 0.25  # seconds between two looks while waiting for something to arrive
 CLEANUP_GRACE = 10.0  # seconds a check may run past the deadline to remove what it made
@@ -90,6 +91,7 @@ class Probe:
     run_id: str
     deadline: Deadline
     inbox: Any = None  # a started clients.webhook.WebhookInbox, or the reason there is none (str)
+    where: Reach | None = None  # how this machine reaches the services (default: their published host ports)
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _statuses: list | None = None
@@ -99,7 +101,7 @@ class Probe:
         return max(1.0, min(cap, self.deadline.remaining()))
 
     def url(self, key: str, port: str | None = None) -> str:
-        return host_url(self.stack, key, port)
+        return (self.where or Reach(self.stack)).url(key, port)
 
     def credentials(self, check: PlannedCheck) -> tuple[str, str] | None:
         auth = check.decl.auth
@@ -130,8 +132,7 @@ class Probe:
         """Every service's container status (asked once per run)."""
         with self._lock:
             if self._statuses is None:
-                self._statuses = current_status(self.stack, self.runtime.engine.containers(self.stack.config.project),
-                                                self.runtime.probe)
+                self._statuses = statuses(self.stack, self.runtime)
             return self._statuses
 
     def bundle_file(self, relative: str) -> Path:
@@ -191,8 +192,14 @@ def _job_look(p: Probe, job: str) -> str:
 def _scrape_targets(p: Probe, check: PlannedCheck) -> str:
     prom = p.api(Prometheus, "prometheus")
     expected = expected_scrape_jobs(p.stack)
-    targets, bad = _settled_targets(p, prom)
-    jobs = {t.get("labels", {}).get("job") or t.get("scrapePool") for t in targets}
+
+    def settled() -> tuple:
+        """Targets once every job has one: discovery through DNS (Swarm) finds a task a refresh after it runs."""
+        targets, bad = _settled_targets(p, prom)
+        jobs = {t.get("labels", {}).get("job") or t.get("scrapePool") for t in targets}
+        return (targets, bad, jobs) if set(expected) <= jobs or p.deadline.expired else None
+
+    targets, bad, jobs = p.poll(settled, interval=POLL * 4)
     missing = sorted(set(expected) - jobs)
     if missing:
         raise Failed(f"not scraped: {', '.join(missing)} (Prometheus runs another config than the bundle's?)",
@@ -241,7 +248,9 @@ def _rule_files(p: Probe, check: PlannedCheck) -> str:
 
 def _alertmanager_link(p: Probe, check: PlannedCheck) -> str:
     prom = p.api(Prometheus, "prometheus")
-    data = prom.alertmanagers(timeout=p.timeout())
+    # Found through DNS on Swarm: one refresh after the Alertmanager task runs.
+    data = p.poll(lambda: (lambda d: d if d.get("activeAlertmanagers") else None)(
+        prom.alertmanagers(timeout=p.timeout()))) or prom.alertmanagers(timeout=p.timeout())
     active = [a.get("url", "") for a in data.get("activeAlertmanagers") or []]
     if not active:
         dropped = [a.get("url", "") for a in data.get("droppedAlertmanagers") or []]
@@ -717,10 +726,17 @@ def verify(stack: Stack, runtime: Runtime, bundle: Path, *, only: list[str] = ()
     seconds = timeout if timeout is not None else duration_seconds(stack.config.verify.timeout)
     if seconds <= 0:
         raise StackError(f"--timeout must be above 0 (got {seconds:g})")
-    deadline = Deadline(seconds, runtime.clock)
     runnable = [c for c in checks if not c.skip]
-    inbox = _open_inbox(stack, runtime) if any(isinstance(c.decl, NEEDS_WEBHOOK) for c in runnable) else None
-    probe = Probe(stack, runtime, bundle, secrets.token_hex(6), deadline, inbox)
+    with reach(stack, runtime) as where:
+        deadline = Deadline(seconds, runtime.clock)
+        inbox = _open_inbox(stack, runtime) if any(isinstance(c.decl, NEEDS_WEBHOOK) for c in runnable) else None
+        probe = Probe(stack, runtime, bundle, secrets.token_hex(6), deadline, inbox, where=where)
+        return _run_checks(probe, checks, runnable, seconds, explicit, deep, on_update)
+
+
+def _run_checks(probe: Probe, checks: list[PlannedCheck], runnable: list[PlannedCheck], seconds: float,
+                explicit: frozenset[str], deep: bool, on_update: Progress | None) -> VerifyReport:
+    deadline, inbox = probe.deadline, probe.inbox
     results: dict[str, VerifyResult] = {c.name: VerifyResult(c.name, c.kind, c.components, SKIPPED, c.skip)
                                         for c in checks if c.skip}
     lock = threading.Lock()

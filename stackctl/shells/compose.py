@@ -117,3 +117,50 @@ class Compose:
     def check_config(self) -> runner.Completed:
         """`docker compose config --quiet`; returns the result (not raising) so validation can report it."""
         return runner.run(self.config_argv(), cwd=self.bundle, env=self.env, timeout=60)
+
+
+@dataclass
+class SwarmStack:
+    """`docker stack` and `docker service` commands for a bundle rendered for Swarm (target: swarm). `env` names the
+    Swarm secrets the stack file refers to (${STACK_SWARM_SECRET_...}); it holds no secret value."""
+
+    bundle: Path
+    project: str
+    env: dict[str, str] = field(default_factory=dict)
+    docker: tuple[str, ...] = ("docker",)
+
+    @property
+    def file(self) -> str:
+        return str(self.bundle / COMPOSE_FILE)
+
+    def config_argv(self) -> list[str]:
+        return [*self.docker, "stack", "config", "--compose-file", self.file]
+
+    def deploy_argv(self) -> list[str]:
+        # --prune: services no longer in the file (disabled ones) go, as compose's --remove-orphans.
+        # --resolve-image changed: the registry is asked for a digest only for images whose reference changed.
+        return [*self.docker, "stack", "deploy", "--compose-file", self.file, "--prune", "--resolve-image", "changed",
+                self.project]
+
+    def rm_argv(self) -> list[str]:
+        return [*self.docker, "stack", "rm", self.project]
+
+    def logs_argv(self, service: str, follow: bool = False, tail: int | None = None) -> list[str]:
+        argv = [*self.docker, "service", "logs", "--timestamps", "--no-task-ids"]
+        if follow:
+            argv.append("--follow")
+        if tail is not None:
+            argv += ["--tail", str(tail)]
+        return argv + [f"{self.project}_{service}"]
+
+    def run(self, argv: list[str], what: str, timeout: float | None = 600, capture: bool = True) -> runner.Completed:
+        return runner.run(argv, cwd=self.bundle, env=self.env, timeout=timeout, check=True, what=what,
+                          capture=capture)
+
+    def run_together(self, argvs: list[list[str]], what: str) -> None:
+        """Several commands at once, their output straight to the terminal (logs of several services)."""
+        runner.run_together(argvs, cwd=self.bundle, env=self.env, what=what)
+
+    def check_config(self) -> runner.Completed:
+        """`docker stack config`: the stack file as Swarm reads it; returned, not raised, for validation."""
+        return runner.run(self.config_argv(), cwd=self.bundle, env=self.env, timeout=60)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from stackctl.core.errors import StackError
-from stackctl.core.readiness import ContainerInfo
+from stackctl.core.readiness import ContainerInfo, SwarmServiceInfo, TaskInfo
+from stackctl.core.swarm import NAMESPACE_LABEL, NodeInfo
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -49,6 +50,54 @@ def container_info(attrs: dict) -> ContainerInfo:
         config_hash=labels.get("org.stackctl.config-hash", ""),
         health_output=tuple((entry.get("Output") or "").strip() for entry in logs[-3:]),
     )
+
+
+def node_info(attrs: dict) -> NodeInfo:
+    """A NodeInfo from `docker node inspect` data."""
+    spec, status = attrs.get("Spec") or {}, attrs.get("Status") or {}
+    return NodeInfo(id=attrs.get("ID", ""), hostname=(attrs.get("Description") or {}).get("Hostname", ""),
+                    role=spec.get("Role", ""), availability=spec.get("Availability", ""),
+                    state=status.get("State", ""), address=status.get("Addr", ""), labels=dict(spec.get("Labels") or {}))
+
+
+def _same_spec(task: dict, template: dict) -> bool:
+    """Does the task run the service's present spec? What an update changes lives in the container spec (image,
+    configs, secrets, environment) and the resources."""
+    spec = task.get("Spec") or {}
+    return all(spec.get(key) == template.get(key) for key in ("ContainerSpec", "Resources"))
+
+
+def swarm_service_info(attrs: dict, tasks: list[dict], hostnames: dict[str, str], project: str) -> SwarmServiceInfo:
+    """A SwarmServiceInfo from `docker service inspect` data and its tasks (pure: tests feed recorded data)."""
+    spec = attrs.get("Spec") or {}
+    template = spec.get("TaskTemplate") or {}
+    mode = spec.get("Mode") or {}
+    infos = []
+    for task in tasks:
+        status = task.get("Status") or {}
+        container = status.get("ContainerStatus") or {}
+        infos.append(TaskInfo(
+            node=hostnames.get(task.get("NodeID", ""), ""), state=status.get("State", "unknown"),
+            desired=task.get("DesiredState", ""), error=status.get("Err", ""), message=status.get("Message", ""),
+            exit_code=container.get("ExitCode"), since=_parse_time(status.get("Timestamp")),
+            created=_parse_time(task.get("CreatedAt")), current=_same_spec(task, template),
+            container_id=(container.get("ContainerID") or "")[:12]))
+    update = attrs.get("UpdateStatus") or {}
+    image = (template.get("ContainerSpec") or {}).get("Image", "").split("@")[0]
+    return SwarmServiceInfo(
+        name=spec.get("Name", "").removeprefix(f"{project}_"), mode="global" if "Global" in mode else "replicated",
+        replicas=(mode.get("Replicated") or {}).get("Replicas"), image=image, tasks=tuple(infos),
+        update_state=update.get("State", ""), update_message=update.get("Message", ""))
+
+
+@dataclass(frozen=True)
+class SwarmState:
+    """This engine's place in a swarm."""
+
+    state: str  # inactive | pending | active | locked | error
+    manager: bool  # it can deploy (ControlAvailable)
+    node_id: str = ""
+    error: str = ""
 
 
 @dataclass
@@ -130,3 +179,133 @@ class DockerEngine:
                 network = ipaddress.ip_network(config["Subnet"], strict=False)
                 return str(next(network.hosts()))
         return None
+
+    # --- Docker Swarm ------------------------------------------------------------------------------------------------
+
+    def swarm_state(self) -> SwarmState:
+        swarm = self.info().get("Swarm") or {}
+        return SwarmState(swarm.get("LocalNodeState", "inactive"), bool(swarm.get("ControlAvailable")),
+                          swarm.get("NodeID", ""), swarm.get("Error", ""))
+
+    def nodes(self) -> list[NodeInfo]:
+        return sorted((node_info(n.attrs) for n in self.client.nodes.list()), key=lambda n: n.hostname)
+
+    def stack_services(self, project: str) -> list[SwarmServiceInfo]:
+        """The services `docker stack deploy` made for the stack, with their tasks."""
+        hostnames = {n.id: n.hostname for n in self.nodes()}
+        found = []
+        for service in self.client.services.list(filters={"label": f"{NAMESPACE_LABEL}={project}"}):
+            found.append(swarm_service_info(service.attrs, service.tasks(), hostnames, project))
+        return sorted(found, key=lambda s: s.name)
+
+    def service_logs(self, project: str, name: str, tail: int = 30) -> str:
+        try:
+            service = self.client.services.get(f"{project}_{name}")
+            data = b"".join(service.logs(stdout=True, stderr=True, tail=tail))
+        except Exception as error:
+            return f"(logs unavailable: {error})"
+        return data.decode("utf-8", "replace")
+
+    def _objects(self, kind: str, project: str) -> list:
+        return getattr(self.client, kind).list(filters={"label": f"{NAMESPACE_LABEL}={project}"})
+
+    def secret_names(self, project: str) -> list[str]:
+        return sorted(s.name for s in self._objects("secrets", project))
+
+    def config_names(self, project: str) -> list[str]:
+        return sorted(c.name for c in self._objects("configs", project))
+
+    def create_secret(self, name: str, value: str, labels: dict[str, str]) -> None:
+        """A Swarm secret (stored encrypted in the managers' Raft log); the value travels only over the API."""
+        import docker.errors
+
+        try:
+            self.client.secrets.create(name=name, data=value.encode(), labels=labels)
+        except docker.errors.APIError as error:
+            raise StackError(f"cannot create the Swarm secret {name}: {getattr(error, 'explanation', '') or error}",
+                             details="'docker secret ls' lists the cluster's secrets") from None
+
+    def objects_in_use(self, project: str) -> set[str]:
+        """Names of the configs and secrets the stack's services refer to."""
+        used = set()
+        for service in self.client.services.list(filters={"label": f"{NAMESPACE_LABEL}={project}"}):
+            container = ((service.attrs.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+            for ref in (container.get("Secrets") or []) + (container.get("Configs") or []):
+                used.add(ref.get("SecretName") or ref.get("ConfigName"))
+        return used
+
+    def remove_object(self, kind: str, name: str) -> bool:
+        """Remove a secret or config (kind "secrets" or "configs"); False when the engine refuses (still in use)."""
+        import docker.errors
+
+        try:
+            getattr(self.client, kind).get(name).remove()
+            return True
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError:
+            return False
+
+    def stack_volumes(self, project: str) -> list[str]:
+        """The stack's volumes on this node (docker stack deploy labels them with the stack's namespace)."""
+        return sorted(v.name for v in self.client.volumes.list(filters={"label": f"{NAMESPACE_LABEL}={project}"}))
+
+    def remove_volume(self, name: str) -> str:
+        """Remove one volume; "" when done, else the engine's reason (in use by a container still stopping)."""
+        import docker.errors
+
+        try:
+            self.client.volumes.get(name).remove()
+            return ""
+        except docker.errors.NotFound:
+            return ""
+        except docker.errors.APIError as error:
+            return str(getattr(error, "explanation", "") or error)
+
+    def stack_containers(self, project: str) -> int:
+        """How many containers of the stack's tasks exist on this node."""
+        return len(self.client.containers.list(all=True, filters={"label": f"{NAMESPACE_LABEL}={project}"}))
+
+    def start_forwarder(self, image: str, network: str, script: str, ports: list[int], labels: dict[str, str]) -> str:
+        """A container on `network` running `script` (sh -c), each of `ports` published on 127.0.0.1 of this
+        engine's machine at a port the engine picks. Returns its id."""
+        import docker.errors
+
+        try:
+            container = self.client.containers.run(
+                image, entrypoint=["/bin/sh", "-c", script], network=network, detach=True,
+                ports={f"{port}/tcp": ("127.0.0.1", None) for port in ports}, labels=labels)
+        except docker.errors.ImageNotFound as error:
+            raise StackError(f"cannot start a forwarder from {image}: {getattr(error, 'explanation', '') or error}",
+                             details="swarm.forwarder_image names the image (one with busybox's nc)") from None
+        except docker.errors.NotFound as error:
+            raise StackError(f"cannot start a forwarder on {network}: {getattr(error, 'explanation', '') or error}",
+                             details="Is the stack deployed? 'stackctl up' deploys it") from None
+        except docker.errors.APIError as error:
+            raise StackError(f"cannot start a forwarder from {image} on {network}: "
+                             f"{getattr(error, 'explanation', '') or error}") from None
+        return container.id
+
+    def forwarder_ports(self, container_id: str) -> dict[int, int]:
+        """Container port -> host port of a started forwarder (empty until the engine has published them)."""
+        container = self.client.containers.get(container_id)
+        published = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        return {int(key.split("/")[0]): int(bindings[0]["HostPort"])
+                for key, bindings in published.items() if bindings}
+
+    def exec_output(self, container_id: str, argv: list[str]) -> tuple[int, str]:
+        code, output = self.client.containers.get(container_id).exec_run(argv)
+        return code, output.decode("utf-8", "replace")
+
+    def container_state(self, container_id: str) -> tuple[str, str]:
+        """(state, last log lines) of a container."""
+        container = self.client.containers.get(container_id)
+        return container.status, container.logs(tail=10).decode("utf-8", "replace")
+
+    def remove_container(self, container_id: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.containers.get(container_id).remove(force=True)
+        except docker.errors.NotFound:
+            pass

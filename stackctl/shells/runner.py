@@ -54,3 +54,25 @@ def run(argv: list[str] | tuple[str, ...], *, cwd: Path | None = None, env: dict
     if check and not result.ok:
         raise ToolError(f"{what or argv[0]} failed", result)
     return result
+
+
+def run_together(argvs: list[list[str]], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+                 what: str = "") -> None:
+    """Run programs at the same time with the terminal as their output (`docker service logs --follow` of several
+    services) until all end; an interrupt stops them all. A non-zero exit raises StackError naming `what`."""
+    full_env = {**os.environ, **(env or {})}
+    processes = []
+    try:
+        for argv in argvs:
+            processes.append(subprocess.Popen(list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL))
+        codes = [process.wait() for process in processes]
+    except FileNotFoundError:
+        raise StackError(f"{argvs[0][0]} is not installed or not on PATH") from None
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+    failed = [" ".join(argv) for argv, code in zip(argvs, codes) if code]
+    if failed:
+        raise StackError(f"{what or 'a command'} failed", details="\n".join(f"$ {argv}" for argv in failed))

@@ -134,20 +134,25 @@ class SecretStore:
                 continue
         return values
 
+    def values(self, stack: Stack, environ: dict[str, str] | None = None,
+               pending: dict[str, str] | None = None) -> dict[str, str]:
+        """Every secret the stack uses, by name: stored generated values (or `pending` ones, generated but not
+        stored yet) and the user's. Raises StackError naming the first that cannot be read."""
+        supplied = user_secrets(stack.config)
+        pending = pending or {}
+        values = {}
+        for name in required_secrets(stack):
+            if name in supplied:
+                values[name] = read_user_secret(stack, supplied[name], environ)
+            else:
+                values[name] = pending[name] if name in pending else self.read(name)
+        return values
+
     def compose_env(self, stack: Stack, environ: dict[str, str] | None = None,
                     pending: dict[str, str] | None = None) -> dict[str, str]:
         """Environment for the docker compose subprocess: one variable per secret the stack uses. `pending` holds
         generated values not stored yet (a bundle being validated)."""
-        supplied = user_secrets(stack.config)
-        pending = pending or {}
-        env = {}
-        for name in required_secrets(stack):
-            if name in supplied:
-                value = read_user_secret(stack, supplied[name], environ)
-            else:
-                value = pending[name] if name in pending else self.read(name)
-            env[env_name(name)] = value
-        return env
+        return {env_name(name): value for name, value in self.values(stack, environ, pending).items()}
 
 
 def read_user_secret(stack: Stack, secret: UserSecret, environ: dict[str, str] | None = None) -> str:

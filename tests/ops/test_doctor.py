@@ -171,3 +171,31 @@ def test_the_report_of_a_logs_stack_on_arm64_inside_lxc():
                                               "make sure the Docker host has vm.max_map_count >= 262144")
     registry = dict((r[0], r[1:]) for r in report(make_stack(METRICS), engine=FakeEngine(registry=True)))
     assert registry["image grafana/grafana:12.4.10"] == (OK, "not present yet; the registry has it (pulled on up)", "")
+
+
+def test_doctor_on_swarm_checks_the_manager_and_each_placing_label_instead_of_compose():
+    from dataclasses import replace
+
+    from stackctl.shells.docker_engine import SwarmState
+    from tests.fakes.swarm import FakeSwarm
+
+    stack = make_stack({"target": "swarm", "preset": "metrics", "swarm": {"placement": {"grafana": "ui=yes"},
+                                                                          "publish": ["grafana"]}})
+    engine = FakeSwarm()
+    engine.node_list.append(replace(engine.node_list[0], id="n2", hostname="node-2", labels={"ui": "no"}))
+    busy = []
+    checks = by_name(run_checks(stack, facts(engine, compose=lambda: (_ for _ in ()).throw(StackError("no compose")),
+                                             port_free=lambda host, port: busy.append(host) or True)))
+    assert "docker compose" not in checks  # Swarm deploys with docker stack
+    assert (checks["swarm"].status, checks["swarm"].found) == (OK, "manager of a swarm of 2 nodes (2 active and ready)")
+    assert (checks["node label stackctl.data=true"].status, checks["node label stackctl.data=true"].found) == (
+        OK, "on node-1; places prometheus, alertmanager")
+    missing = checks["node label ui=yes"]
+    assert (missing.status, missing.fix) == (FAIL, "docker node update --label-add ui=yes NODE")
+    assert missing.found == "no active node carries it; it places grafana (their volumes live on that node)"
+    assert checks["images on other nodes"].status == WARN
+    assert busy == ["0.0.0.0"]  # Swarm publishes on every interface, whatever bind_address says
+    engine.state = SwarmState("inactive", False)
+    checks = by_name(run_checks(stack, facts(engine)))
+    assert checks["swarm"].status == FAIL and "docker swarm init" in checks["swarm"].fix
+    assert not any(name.startswith("node label") for name in checks)

@@ -221,3 +221,39 @@ def test_promtool_checks_every_rule_file_of_the_bundle(tmp_path, tools):
         results = checks_of(stack, bad, tmp_path / f"staged-{index}")
         assert results["promtool check rules"].status == "failed", broken
         assert Path(broken).name in results["promtool check rules"].message
+
+
+# --- target: swarm: the Docker CLI reads the stack file as docker stack deploy will --------------------------------
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("preset", list(catalog.PRESETS))
+def test_swarm_stack_files_pass_docker_stack_config_and_promtool(tmp_path, tools, preset):
+    """`docker stack config` is the Docker CLI's own reading (client side: no swarm needed); every preset, with
+    everything published, the other endpoint mode and a per-service placement."""
+    publish = [key for key in catalog.PRESETS[preset] if any(p.host for p in catalog.SERVICES[key].ports)]
+    text = (init_text(preset) + f"target: swarm\nswarm:\n  publish: {json.dumps(publish)}\n  endpoint_mode: dnsrr\n"
+            "  placement: {grafana: ui=yes}\n")
+    stack, plan, out = written_bundle(text, tmp_path)
+    results = {r.name: r for r in tool_checks(stack, out, find_compose)}
+    assert "docker compose config" not in results
+    assert results["docker stack config"].status == "passed", results["docker stack config"].message
+    assert all(r.status in ("passed", "skipped") for r in results.values()), results
+    from stackctl.core.swarm import secret_name_variable
+    from stackctl.shells.compose import SwarmStack
+
+    env = {secret_name_variable(u.name): f"x_{u.name}" for s in stack.services.values() for u in s.secrets}
+    read = yaml.safe_load(SwarmStack(out, "stackctl", env=env).check_config().stdout)
+    assert read["services"].keys() == {s.name for s in stack.services.values()}
+    for name, service in read["services"].items():  # nothing of the bundle is bind-mounted
+        assert not [v for v in service.get("volumes", []) if str(v.get("source", "")).startswith(str(out))], name
+    for secret in read.get("secrets", {}).values():
+        assert secret["external"] is True and secret["name"].startswith("x_")
+
+
+@pytest.mark.tools
+def test_docker_stack_config_fails_on_a_broken_stack_file_and_says_so(tmp_path, tools):
+    stack, plan, out = written_bundle("target: swarm\npreset: metrics\n", tmp_path)
+    (out / COMPOSE_FILE).write_text((out / COMPOSE_FILE).read_text().replace("replicas: 1", "replicas: many"))
+    result = {r.name: r for r in tool_checks(stack, out, find_compose)}["docker stack config"]
+    assert result.status == "failed" and "replicas must be a integer" in result.message

@@ -73,3 +73,17 @@ def test_probing_a_compose_tool(tmp_path, monkeypatch):
     assert compose_shell._probe(("docker", "compose")) is None
     assert compose_shell._is_python_wrapper(str(tmp_path / "missing")) is False
     assert compose_shell._is_python_wrapper(str(binary)) is False
+
+
+def test_docker_stack_argv_is_built_without_running_anything(tmp_path):
+    from stackctl.shells.compose import SwarmStack
+
+    stack = SwarmStack(tmp_path, "shop", env={"STACK_SWARM_SECRET_X": "shop_x-0123"})
+    file = str(tmp_path / "compose.yaml")
+    assert stack.config_argv() == ["docker", "stack", "config", "--compose-file", file]
+    assert stack.deploy_argv() == ["docker", "stack", "deploy", "--compose-file", file, "--prune",
+                                   "--resolve-image", "changed", "shop"]
+    assert stack.rm_argv() == ["docker", "stack", "rm", "shop"]
+    assert stack.logs_argv("node-exporter") == ["docker", "service", "logs", "--timestamps", "--no-task-ids",
+                                                "shop_node-exporter"]
+    assert stack.logs_argv("grafana", follow=True, tail=0)[-4:] == ["--follow", "--tail", "0", "shop_grafana"]

@@ -39,3 +39,20 @@ def test_environment_additions_and_missing_programs_and_timeouts(tmp_path):
 def test_completed_output_joins_only_what_is_there():
     assert Completed(("x",), 0, "", "e").output == "e"
     assert Completed(("x",), 0, "o", "").output == "o"
+
+
+def test_programs_run_together_to_the_terminal_and_a_failure_names_them(tmp_path, capfd):
+    import sys
+
+    from stackctl.core.errors import StackError
+    from stackctl.shells.runner import run_together
+
+    script = "import sys, time; time.sleep(float(sys.argv[1])); print(sys.argv[2]); sys.exit(int(sys.argv[3]))"
+    run_together([[sys.executable, "-c", script, "0.3", "slow", "0"], [sys.executable, "-c", script, "0", "fast", "0"]])
+    assert capfd.readouterr().out.split() == ["fast", "slow"]  # side by side, not one after the other
+    with pytest.raises(StackError) as raised:
+        run_together([[sys.executable, "-c", script, "0", "a", "0"], [sys.executable, "-c", script, "0", "b", "3"]],
+                     what="docker service logs")
+    assert raised.value.message == "docker service logs failed" and raised.value.details.endswith(" b 3")
+    with pytest.raises(StackError, match="is not installed"):
+        run_together([["stackctl-no-such-program"]])
