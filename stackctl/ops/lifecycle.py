@@ -231,6 +231,7 @@ def show_logs(stack: Stack, bundle: Path, runtime: Runtime, services: list[str],
     names = service_names(stack, services)
     runtime.engine.ping()  # exit 3 when the engine is unreachable, before compose says something vaguer
     if stack.on_swarm:
+        swarm.require_manager(runtime)
         swarm.show_logs(stack, require_bundle(bundle), runtime, names or [s.name for s in stack.services.values()],
                         follow, tail)
         return

@@ -216,6 +216,8 @@ class RotationRun:
 def rotate(run: RotationRun, name: str, generate: Callable[[str], str] = generate_value) -> RotationResult:
     """Rotate one generated secret (see the module docstring for the order of steps)."""
     plan = plan_rotation(run.stack, name, run.store)
+    if run.stack.on_swarm:
+        swarm.require_manager(run.runtime)
     holder_running = plan.holder is not None and run.running(plan.holder.name)
     api = [(plan.holder.key, plan.holder.primary_port.name)] if holder_running else []
     with reach(run.stack, run.runtime, api) as where:

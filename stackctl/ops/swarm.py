@@ -150,3 +150,19 @@ def show_logs(stack: Stack, bundle: Path, runtime: Runtime, names: list[str], fo
         return
     for argv in argvs:
         docker_stack.run(argv, what="docker service logs", timeout=None, capture=False)
+
+
+def task_container(stack: Stack, runtime: Runtime, name: str) -> str:
+    """The id of the container running service `name` (compose name) on this node, for what needs the container
+    itself (copying data out of its volume, running a command in it). A StackError names the node running it when
+    that is another one: its volumes live there, and stackctl must run there."""
+    engine, project = runtime.engine, stack.config.project
+    found = engine.task_containers(project, name)
+    if found:
+        return found[0]
+    service = next((s for s in engine.stack_services(project) if s.name == name), None)
+    nodes = sorted({t.node for t in service.tasks if t.state == "running"}) if service else []
+    if not nodes:
+        raise StackError(f"{name} has no running task: 'stackctl up' starts it")
+    raise StackError(f"{name} runs on {', '.join(nodes)}, not on this node: run stackctl there (its volumes are "
+                     "there too)")

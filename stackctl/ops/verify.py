@@ -36,6 +36,7 @@ from stackctl.core.verify import (ALERT_NAME, DELIVERY, FAILED, METRIC_NAME, PAS
                                   ROUTING, RULE_ALERT_NAME, RULE_SERIES, RUN_LABEL, SERVICE_NAME, SKIPPED,
                                   PlannedCheck, VerifyReport, VerifyResult, at_path, expected_receivers,
                                   expected_scrape_jobs, link_variables, logs_hint, parse_time, plan, select)
+from stackctl.ops import swarm
 from stackctl.ops.context import Runtime
 from stackctl.ops.lifecycle import statuses
 from stackctl.ops.reach import Reach, reach
@@ -727,6 +728,8 @@ def verify(stack: Stack, runtime: Runtime, bundle: Path, *, only: list[str] = ()
     if seconds <= 0:
         raise StackError(f"--timeout must be above 0 (got {seconds:g})")
     runnable = [c for c in checks if not c.skip]
+    if stack.on_swarm:
+        swarm.require_manager(runtime)
     with reach(stack, runtime) as where:
         deadline = Deadline(seconds, runtime.clock)
         inbox = _open_inbox(stack, runtime) if any(isinstance(c.decl, NEEDS_WEBHOOK) for c in runnable) else None

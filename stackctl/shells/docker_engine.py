@@ -198,6 +198,11 @@ class DockerEngine:
             found.append(swarm_service_info(service.attrs, service.tasks(), hostnames, project))
         return sorted(found, key=lambda s: s.name)
 
+    def task_containers(self, project: str, name: str) -> list[str]:
+        """Ids of the running containers of service `name`'s tasks on this node."""
+        found = self.client.containers.list(filters={"label": f"com.docker.swarm.service.name={project}_{name}"})
+        return [c.id for c in found]
+
     def service_logs(self, project: str, name: str, tail: int = 30) -> str:
         try:
             service = self.client.services.get(f"{project}_{name}")

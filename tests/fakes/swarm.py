@@ -90,6 +90,11 @@ class FakeSwarm:
     def stack_services(self, project: str) -> list[SwarmServiceInfo]:
         return [self.services[name] for name in sorted(self.services)]
 
+    def task_containers(self, project: str, name: str) -> list[str]:
+        service = self.services.get(name)
+        return [t.container_id for t in service.tasks if t.state == "running" and t.node == self.state.node_id] \
+            if service else []
+
     def service_logs(self, project: str, name: str, tail: int = 30) -> str:
         return f"log of {project}_{name} (last {tail})\n"
 

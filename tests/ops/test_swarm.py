@@ -191,6 +191,34 @@ def test_logs_come_from_docker_service_logs_one_service_after_the_other_or_toget
     assert [argv[-2:] for argv in calls[0]] == [["--follow", "shop_prometheus"], ["--follow", "shop_node-exporter"]]
 
 
+def test_task_container_finds_a_service_container_on_this_node_or_names_the_node_it_runs_on(world):
+    world.up()
+    assert swarm_ops.task_container(world.stack, world.runtime(), "prometheus") == \
+        world.swarm.services["prometheus"].tasks[0].container_id
+    world.swarm.services["prometheus"] = with_task(world.swarm.services["prometheus"], node="node-2")
+    with pytest.raises(StackError, match="prometheus runs on node-2, not on this node: run stackctl there"):
+        swarm_ops.task_container(world.stack, world.runtime(), "prometheus")
+    world.swarm.services["prometheus"] = with_task(world.swarm.services["prometheus"], state="failed")
+    with pytest.raises(StackError, match="prometheus has no running task"):
+        swarm_ops.task_container(world.stack, world.runtime(), "prometheus")
+
+
+def test_every_command_on_swarm_refuses_an_engine_that_is_no_manager(world):
+    from stackctl.ops.rotate import RotationRun, rotate
+    from stackctl.ops.verify import verify
+
+    world.sets = ["services.grafana.enabled=true"]
+    world.up()
+    world.swarm.state = SwarmState("active", False)
+    for action in (lambda: lifecycle.show_logs(world.stack, world.bundle, world.runtime(), [], False, 5),
+                   lambda: lifecycle.bring_down(world.stack, world.bundle, world.runtime()),
+                   lambda: verify(world.stack, world.runtime(), world.bundle),
+                   lambda: rotate(RotationRun(world.stack, world.bundle, world.runtime()), "grafana_admin_password")):
+        with pytest.raises(StackError, match="is a swarm worker"):
+            action()
+    assert len(world.docker_stack.calls) == 1  # the first deploy, nothing since
+
+
 # --- reaching services ---------------------------------------------------------------------------------------------
 
 
