@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from stackctl.core.schema import SchemaError, build, closest
@@ -268,7 +267,7 @@ class SecretRef:
                                              "not its value")
 
 
-def _secret_ref(value: Any, key: str) -> SecretRef:
+def secret_ref(value: Any, key: str, reader: str = "Alertmanager") -> SecretRef:
     """Build a SecretRef from the raw YAML value, refusing the secret itself (without echoing it)."""
     if isinstance(value, SecretRef):
         return value
@@ -276,7 +275,7 @@ def _secret_ref(value: Any, key: str) -> SecretRef:
         kind = "text" if isinstance(value, str) else "a plain value"
         raise SchemaError((key,), f"is {kind}, but secrets are never written in stack.yaml: say where the value "
                                   "comes from with {from_file: PATH} or {from_env: VARIABLE}",
-                          "stackctl hands the value to Alertmanager as a file under /run/secrets")
+                          f"stackctl hands the value to {reader} as a file under /run/secrets")
     try:
         return build(SecretRef, value)
     except SchemaError as error:
@@ -344,7 +343,7 @@ class Receiver:
                 raise SchemaError((shown,), f"is required for a {self.type} receiver")
         for key in _SECRET_FIELDS:
             if key in allowed and getattr(self, key) is not None:
-                setattr(self, key, _secret_ref(getattr(self, key), key))
+                setattr(self, key, secret_ref(getattr(self, key), key))
         for key in _TEMPLATED_FIELDS:
             value = getattr(self, key)
             if isinstance(value, str) and ("{{" in value or "}}" in value):
@@ -432,35 +431,3 @@ class AlertingConfig:
 
     def receivers_for(self, severity: str) -> list[Receiver]:
         return [r for r in self.receivers if severity in (r.severities or [])]
-
-
-@dataclass(frozen=True)
-class UserSecret:
-    """A secret the user supplies: read from `from_file` (a path) or `from_env` (a variable) when the stack starts."""
-
-    name: str  # Docker secret name; Alertmanager reads /run/secrets/<name>
-    from_file: str | None
-    from_env: str | None
-    setting: str  # stack.yaml key path it was declared at, for messages
-
-    def path(self, stack_dir: Path) -> Path | None:
-        """The file path, with ~ expanded and relative paths taken from the stack file's directory."""
-        if self.from_file is None:
-            return None
-        path = Path(self.from_file).expanduser()
-        return path if path.is_absolute() else stack_dir / path
-
-
-def user_secrets(config: Any) -> dict[str, UserSecret]:
-    """Every user-supplied secret of the stack (a StackConfig, or an AlertingConfig), by secret name, sorted.
-
-    Each must reach Alertmanager as /run/secrets/<name> (owner 65534, mode 0400); alertmanager.yml names only
-    those paths.
-    """
-    alerting = getattr(config, "alerting", config)
-    found: dict[str, UserSecret] = {}
-    for i, receiver in enumerate(alerting.receivers):
-        for key, ref in receiver.secret_fields.items():
-            name = receiver.secret_name(key)
-            found[name] = UserSecret(name, ref.from_file, ref.from_env, f"alerting.receivers[{i}].{key}")
-    return dict(sorted(found.items()))

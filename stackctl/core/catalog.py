@@ -280,7 +280,6 @@ class ServiceSpec:
     requires: tuple[str, ...] = ()  # services that must be enabled too (keys)
     after: tuple[str, ...] = ()  # start after these when enabled (healthy), without requiring them
     secrets: tuple[SecretUse, ...] = ()
-    takes_user_secrets: bool = False  # receives the secrets the user names in stack.yaml (alert receivers)
     keeps_accounts: AccountKeeper | None = None  # passwords it keeps itself, changed through its API
     same_major_as: str = ""  # runs only with the same major version as this service (key)
     metrics: tuple[str, str] | None = None  # (port name, path) Prometheus scrapes, if it exposes metrics
@@ -422,7 +421,6 @@ CATALOG: tuple[ServiceSpec, ...] = (
         volumes=(Volume("data", "/alertmanager"),),
         memory="256m",
         user="65534:65534",
-        takes_user_secrets=True,
         metrics=("web", "/metrics"),
         produces=("metrics",),
         consumes=("alerts",),

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from stackctl.core import catalog, yamltext
-from stackctl.core.alerting import AlertingConfig, RulesConfig, user_secrets
+from stackctl.core.alerting import AlertingConfig, RulesConfig, secret_ref
+from stackctl.core.user_secrets import user_secrets
 from stackctl.core.errors import ConfigError, StackError
 from stackctl.core.schema import SchemaError, build, closest, format_path
 from stackctl.core.units import check_duration, check_es_duration, check_heap, check_memory, check_port, \
@@ -36,6 +37,9 @@ _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _LOGIN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _PLUGIN = re.compile(r"[a-z0-9][a-z0-9._-]*(@[0-9A-Za-z.+-]+)?")
+_HTTP_URL = re.compile(r"https?://[^\s/'\"{}$]+[^\s'\"{}$]*")
+_REMOTE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # A Swarm node label as `key=value`: the key a dotted name (stackctl.data), the value a plain word.
 _NODE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}=[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -78,11 +82,94 @@ class ServiceConfig:
 
 
 @dataclass
+class BasicAuth:
+    """Credentials for a remote-write endpoint: the password comes from a file or variable, never stack.yaml."""
+
+    username: str
+    password: Any
+
+    def __post_init__(self) -> None:
+        if not _LOGIN.fullmatch(self.username):
+            raise SchemaError(("username",), "must be a user name: letters, digits, '.', '_', '-' or '@', at most "
+                                             "64 characters")
+        self.password = secret_ref(self.password, "password", reader="Prometheus")
+
+
+@dataclass
+class RemoteWriteQueue:
+    """Prometheus' queue_config for one remote-write endpoint (unset: Prometheus' defaults)."""
+
+    capacity: int | None = None
+    min_shards: int | None = None
+    max_shards: int | None = None
+    max_samples_per_send: int | None = None
+    batch_send_deadline: str | None = None
+    min_backoff: str | None = None
+    max_backoff: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("capacity", "min_shards", "max_shards", "max_samples_per_send"):
+            value = getattr(self, key)
+            if value is not None and not 1 <= value <= 1_000_000:
+                raise SchemaError((key,), f"must be between 1 and 1000000 (got {value})")
+        if self.min_shards and self.max_shards and self.min_shards > self.max_shards:
+            raise SchemaError(("min_shards",), "must not be above max_shards")
+        for key in ("batch_send_deadline", "min_backoff", "max_backoff"):
+            if getattr(self, key) is not None:
+                check_duration(getattr(self, key), key, minimum=0.001)
+
+    def as_prometheus(self) -> dict:
+        return {key: value for key, value in vars(self).items() if value is not None}
+
+
+# Headers Prometheus sets itself and refuses in remote_write.headers (config/config.go, reservedHeaders).
+RESERVED_HEADERS = {"authorization", "host", "content-encoding", "content-length", "content-type", "user-agent",
+                    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "www-authenticate",
+                    "retry-after", "x-prometheus-remote-write-version"}
+
+
+@dataclass
+class RemoteWrite:
+    """One scalable backend Prometheus sends its samples to (Mimir, Thanos Receive, VictoriaMetrics, ...)."""
+
+    url: str
+    name: str = ""  # shown in Prometheus' metrics and messages; default remote-<n>
+    basic_auth: BasicAuth | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. X-Scope-OrgID for Mimir tenants
+    queue: RemoteWriteQueue = field(default_factory=RemoteWriteQueue)
+
+    def __post_init__(self) -> None:
+        if not _HTTP_URL.fullmatch(self.url):
+            raise SchemaError(("url",), "must be an http:// or https:// URL without spaces, quotes or braces")
+        if re.match(r"https?://[^/@]*@", self.url):
+            raise SchemaError(("url",), "must not contain a user name or password (user:password@host): give them "
+                                        "as basic_auth, whose password stackctl hands over as a file")
+        if self.name and not _REMOTE_NAME.fullmatch(self.name):
+            raise SchemaError(("name",), "must be lowercase letters, digits, - and _")
+        for header in self.headers:
+            if not _HEADER.fullmatch(header):
+                raise SchemaError(("headers", header), "is not an HTTP header name")
+            if header.lower() in RESERVED_HEADERS:
+                raise SchemaError(("headers", header), "is set by Prometheus itself; use basic_auth for "
+                                                       "credentials")
+
+    @property
+    def secret_name(self) -> str:
+        """The Docker secret holding the basic-auth password (set once the name is known: see PrometheusConfig)."""
+        return f"prometheus_remote_write_{self.name.replace('-', '_')}_password"
+
+    @property
+    def password_file(self) -> str:
+        return f"/run/secrets/{self.secret_name}"
+
+
+@dataclass
 class PrometheusConfig(ServiceConfig):
     retention: str = "15d"
     retention_size: str = ""  # e.g. 10GB; empty: no size limit
     scrape_interval: str = "15s"
     evaluation_interval: str = "15s"
+    remote_write: list[RemoteWrite] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -90,6 +177,14 @@ class PrometheusConfig(ServiceConfig):
             check_duration(getattr(self, key), key)
         if self.retention_size:
             check_retention_size(self.retention_size, "retention_size")
+        seen: set[str] = set()
+        for i, target in enumerate(self.remote_write):
+            target.name = target.name or f"remote-{i + 1}"
+            key = target.name.replace("-", "_")
+            if key in seen:
+                raise SchemaError(("remote_write", i, "name"), f"{target.name!r} is already used (- and _ count as "
+                                                               "the same)")
+            seen.add(key)
 
 
 @dataclass
@@ -685,8 +780,9 @@ def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = No
                         "ports listed in swarm.publish on every interface and ignores a host address")
     for key, svc in resolved.items():
         secrets = tuple(use for use in svc.spec.secrets if not use.when or use.when in resolved)
-        if svc.spec.takes_user_secrets:  # receivers' credentials, supplied by the user from a file or variable
-            secrets += tuple(catalog.SecretUse(name, generate=None) for name in user_secrets(config))
+        # Credentials the user supplies from a file or variable (alert receivers', remote-write passwords).
+        secrets += tuple(catalog.SecretUse(name, generate=None) for name, secret in user_secrets(config).items()
+                         if secret.service == key)
         resolved[key] = dataclasses.replace(svc, secrets=secrets)
     # Some services talk to another only with the same major version (Kibana and Logstash to Elasticsearch).
     for key, svc in resolved.items():

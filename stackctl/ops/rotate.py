@@ -24,7 +24,7 @@ from stackctl.clients.elasticsearch import Elasticsearch, UserMissing
 from stackctl.clients.grafana import Grafana
 from stackctl.clients.http import ApiError
 from stackctl.core import catalog
-from stackctl.core.alerting import user_secrets
+from stackctl.core.user_secrets import user_secrets
 from stackctl.core.catalog import Account, ServiceSpec
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError

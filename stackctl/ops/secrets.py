@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from stackctl.core import catalog
-from stackctl.core.alerting import user_secrets
+from stackctl.core.user_secrets import user_secrets
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.schema import closest

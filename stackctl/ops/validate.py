@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from stackctl.core.alerting import user_secrets
+from stackctl.core.user_secrets import user_secrets
 from stackctl.core.checks import FAILED, MISSING, PASSED, SKIPPED, CheckResult
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackctl.core.alerting import UserSecret, user_secrets
+from stackctl.core.user_secrets import UserSecret, user_secrets
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.secrets import env_name, required_secrets

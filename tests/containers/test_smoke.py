@@ -328,7 +328,7 @@ def test_broken_service_makes_up_fail_naming_it_with_its_log(tmp_path, local_ima
         assert "storage.tsdb.path" in result.stderr  # alertmanager's complaint about the unknown flag
     finally:
         force_down(stack_file)
-        client.images.remove(broken, noprune=True)
+        client.images.remove(broken, force=True, noprune=True)
 
 
 def test_a_dependency_that_never_turns_healthy_is_named_with_its_healthcheck_output_and_log(tmp_path, local_images):
@@ -359,7 +359,7 @@ def test_a_dependency_that_never_turns_healthy_is_named_with_its_healthcheck_out
         assert "Traceback" not in result.stderr
     finally:
         force_down(stack_file)
-        client.images.remove(stuck, noprune=True)
+        client.images.remove(stuck, force=True, noprune=True)  # a container left by an interrupted run holds it
 
 
 def test_commands_say_clearly_when_the_engine_is_unreachable(tmp_path, local_images):

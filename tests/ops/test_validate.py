@@ -80,6 +80,11 @@ def test_the_debian_image_versions_pass_the_real_validators(tmp_path, tools, pre
 def test_other_settings_pass_the_real_validators(tmp_path, tools):
     text = ("bind_address: 0.0.0.0\nregistry_mirror: mirror.example.com:5000\nproject: shop-mon\n"
             "services:\n  prometheus:\n    retention: 30d\n    retention_size: 10GB\n    scrape_interval: 1m30s\n"
+            "    remote_write:\n      - url: https://mimir.example.com/api/v1/push\n        name: mimir\n"
+            "        basic_auth: {username: team-a, password: {from_env: MIMIR}}\n"
+            "        headers: {X-Scope-OrgID: team-a}\n"
+            "        queue: {capacity: 5000, max_shards: 4, batch_send_deadline: 5s, max_backoff: 10s}\n"
+            "      - url: http://victoria:8428/api/v1/write\n"
             "  grafana:\n    plugins: [a-panel]\n    anonymous_viewer: true\n"
             "  node_exporter:\n    host_root: false\n"
             "scrape_targets:\n  - job: shop\n    targets: ['host.docker.internal:8080', 'shop:9000']\n"

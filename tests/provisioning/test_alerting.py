@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from stackctl.core.alerting import user_secrets
+from stackctl.core.user_secrets import user_secrets
 from tests.provisioning.test_rules import find_tool, render_stack
 from tests.support.models import error_of, load
 
@@ -97,8 +97,7 @@ def test_user_secrets_name_where_each_value_comes_from(tmp_path):
     assert (slack.from_env, slack.from_file) == (None, "secrets/slack-critical")
     assert slack.path(tmp_path) == tmp_path / "secrets/slack-critical"
     assert pd.path(tmp_path) is None
-    # Accepts the alerting section alone too.
-    assert user_secrets(load(ALL_STACK).alerting) == secrets
+    assert {secret.service for secret in secrets.values()} == {"alertmanager"}
     # Every name works as a file name and, upper-cased, as an environment variable name.
     assert all(re.fullmatch(r"[a-z0-9_]+", name) for name in secrets)
 
