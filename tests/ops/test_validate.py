@@ -237,8 +237,10 @@ def test_swarm_stack_files_pass_docker_stack_config_and_promtool(tmp_path, tools
     """`docker stack config` is the Docker CLI's own reading (client side: no swarm needed); every preset, with
     everything published, the other endpoint mode and a per-service placement."""
     publish = [key for key in catalog.PRESETS[preset] if any(p.host for p in catalog.SERVICES[key].ports)]
-    text = (init_text(preset) + f"target: swarm\nswarm:\n  publish: {json.dumps(publish)}\n  endpoint_mode: dnsrr\n"
-            "  placement: {grafana: ui=yes}\n")
+    text = (init_text(preset).replace("target: compose", "target: swarm")
+            .replace("  publish: []", f"  publish: {json.dumps(publish)}")
+            .replace("endpoint_mode: vip", "endpoint_mode: dnsrr").replace("placement: {}", "placement: {grafana: ui=yes}"))
+    assert "\ntarget: swarm\n" in text and "endpoint_mode: dnsrr" in text
     stack, plan, out = written_bundle(text, tmp_path)
     results = {r.name: r for r in tool_checks(stack, out, find_compose)}
     assert "docker compose config" not in results
