@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stackctl.core.errors import StackError
 from stackctl.core.render import COMPOSE_FILE
