@@ -11,6 +11,7 @@ reaches Alertmanager as /run/secrets/<name>, and alertmanager.yml only names tha
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ SECRETS_DIR = "/run/secrets"  # where Alertmanager's container sees the secrets
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # receiver names: also part of secret names and env variable names
 _SLO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _JOB = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+# An SLO's service: a service.name (or job), optionally with its service.namespace in front ("shop/checkout").
+_SERVICE = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.:-]*/)?[A-Za-z_][A-Za-z0-9_.:-]*")
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
 _HOST_PORT = re.compile(r"[A-Za-z0-9._-]+:\d{1,5}")
@@ -175,24 +178,39 @@ SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
 @dataclass
 class SLO:
-    """An availability SLO on a job's http_requests_total: errors are 5xx answers."""
+    """An availability SLO on a service's HTTP requests (either naming convention): errors are 5xx answers."""
 
     name: str
-    service: str  # the Prometheus `job` whose requests count
+    # The service as users know it: its service.name. It matches the Prometheus `job` of that name, and the jobs
+    # the OpenTelemetry conventions make of it with a namespace in front ("checkout" matches "shop/checkout").
+    # With a namespace ("shop/checkout") it matches that job only.
+    service: str
     objective: float  # percent (99.9) or ratio (0.999)
     window: str = "30d"
 
     def __post_init__(self) -> None:
         if not _SLO_NAME.fullmatch(self.name):
             raise SchemaError(("name",), f"must be letters, digits, '.', '_' and '-' (got {self.name!r})")
-        if not _JOB.fullmatch(self.service):
-            raise SchemaError(("service",), f"must be a Prometheus job name (got {self.service!r})")
+        if not _SERVICE.fullmatch(self.service):
+            raise SchemaError(("service",), f"must be a service name or job, optionally namespace/name "
+                                            f"(got {self.service!r})")
         if not (50 <= self.objective <= 99.999 or 0.5 <= self.objective <= 0.99999):
             raise SchemaError(("objective",), f"must be a percentage between 50 and 99.999 (e.g. 99.9) or a ratio "
                                               f"between 0.5 and 0.99999 (e.g. 0.999); got {number(self.objective)}")
         check_duration(self.window, "window")
         if duration_seconds(self.window) < 3 * 86400:
             raise SchemaError(("window",), f"must be at least 3d, the longest alerting window (got {self.window})")
+
+    @property
+    def job_regex(self) -> str:
+        """RE2 for the jobs of this service: the job itself or any namespace/job; dots are literal."""
+        name = self.service.replace(".", "\\.")  # the only regex character a service name may hold
+        return name if "/" in self.service else f"(.+/)?{name}"
+
+    @property
+    def job_matcher(self) -> str:
+        """The PromQL label matcher selecting this service's jobs, e.g. job=~"(.+/)?checkout"."""
+        return "job=~" + json.dumps(self.job_regex)
 
     @property
     def objective_ratio(self) -> float:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -21,6 +24,7 @@ from stackctl.shells.fs import write_bundle
 from tests.support import debian
 
 pytestmark = pytest.mark.process
+ROOT = Path(__file__).resolve().parents[2]
 
 STACK = """
 preset: metrics
@@ -105,3 +109,81 @@ def test_prometheus_loads_and_evaluates_every_rendered_rule(bundle: Path, tmp_pa
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- Instrumented apps of either naming convention (issue: OpenTelemetry apps get the same alerts) --------------
+
+
+@contextmanager
+def app(convention: str, tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """tests.support.apps serving on loopback; yields (app port, metrics port)."""
+    port, metrics_port = free_port(), free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.apps", convention, "--port", str(port),
+                                "--metrics-port", str(metrics_port)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "ready", process.stderr.read()
+        yield port, metrics_port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def prometheus_for(stack_text: str, tmp_path: Path) -> Iterator[str]:
+    """Debian's Prometheus with the bundle rendered from `stack_text`; yields its base URL."""
+    (tmp_path / "stack.yaml").write_text(stack_text)
+    stack = load_stack(tmp_path / "stack.yaml", environ={})
+    build = tmp_path / "build"
+    write_bundle(render_bundle(stack, build), build)
+    config_dir = build / "configs" / "prometheus"
+    config = tmp_path / "prometheus.yml"
+    config.write_text((config_dir / "prometheus.yml").read_text().replace(
+        "/etc/prometheus/rules/*.yml", str(config_dir / "rules" / "*.yml")))
+    port = free_port()
+    process = run([str(binary("prometheus", "prometheus")), f"--config.file={config}",
+                   f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"], tmp_path)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/-/ready", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def query(base: str, expr: str) -> list[dict]:
+    return requests.get(f"{base}/api/v1/query", params={"query": expr}, timeout=5).json()["data"]["result"]
+
+
+@pytest.mark.parametrize("convention", ["otel", "prometheus-client"])
+def test_http_alerts_and_slos_work_for_a_real_app_of_either_convention(convention, tmp_path):
+    """A real app instrumented with the OpenTelemetry SDK (or prometheus_client) answers 1 request in 5 with a 500;
+    Prometheus 2.42, scraping it with the rendered config and rules, records its error ratio, its SLO burns, and
+    HTTPErrorRatioHigh goes pending."""
+    job = f"checkout-{convention}"
+    with app(convention, tmp_path) as (port, metrics_port):
+        stack = (f"preset: metrics\nservices:\n  prometheus:\n    scrape_interval: 1s\n    evaluation_interval: 1s\n"
+                 f"scrape_targets:\n  - {{job: {job}, targets: ['127.0.0.1:{metrics_port}']}}\n"
+                 f"rules:\n  slos:\n    - {{name: checkout, service: {job}, objective: 99.9}}\n")
+        with prometheus_for(stack, tmp_path) as base:
+            deadline = time.monotonic() + 60
+            sent = 0
+            ratio, pending, sli = [], [], []
+            while time.monotonic() < deadline and not (ratio and pending and sli):
+                for path in ("/ok", "/ok", "/slow", "/ok", "/fail"):  # bounded: at most 60 s of 25 requests/s
+                    requests.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+                    sent += 1
+                time.sleep(0.2)
+                ratio = query(base, f'job:http_requests_error_ratio:rate5m{{job="{job}"}} > 0.1')
+                sli = query(base, 'slo:sli_error:ratio_rate5m{slo="checkout"} > 0.1')
+                pending = [a for a in requests.get(f"{base}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+                           if a["labels"]["alertname"] == "HTTPErrorRatioHigh" and a["labels"].get("job") == job]
+            assert ratio, f"no error ratio recorded for {job} after {sent} requests"
+            assert 0.1 < float(ratio[0]["value"][1]) <= 0.3, ratio
+            assert sli and sli[0]["metric"]["service"] == job, sli
+            assert pending and {a["state"] for a in pending} <= {"pending", "firing"}, pending
+            assert {a["labels"]["severity"] for a in pending} == {"warning", "critical"}
+            codes = {r["metric"]["code"] for r in query(base, f'job_code:http_requests:rate5m{{job="{job}"}}')}
+            assert codes == {"200", "500"}, codes
+            p95 = query(base, f'job:http_request_duration_seconds:p95_5m{{job="{job}"}}')
+            assert p95 and 0.04 < float(p95[0]["value"][1]) < 1, p95  # /slow takes 50 ms: seconds, not ms
