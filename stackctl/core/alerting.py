@@ -33,7 +33,7 @@ _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
 _HOST_PORT = re.compile(r"[A-Za-z0-9._-]+:\d{1,5}")
 # Names Alertmanager's config needs for itself.
-RESERVED_RECEIVERS = ("default", "null")
+RESERVED_RECEIVERS = ("default", "null", "heartbeat")
 
 
 # --- pure helpers ---------------------------------------------------------------------------------------------
@@ -96,12 +96,15 @@ class HostRules(_Thresholds):
     disk_free_critical: float = 10.0  # critical when a filesystem has less than this much free
     disk_fill_hours: int = 24  # warning when the last 6h trend fills a filesystem within this many hours
     load_per_core_warning: float = 2.0  # 15-minute load average per CPU core
+    inodes_free_critical: float = 5.0  # critical when a filesystem has less than this share of its inodes free
 
     def __post_init__(self) -> None:
-        for key in ("cpu_warning", "cpu_critical", "memory_warning", "memory_critical", "disk_free_critical"):
+        for key in ("cpu_warning", "cpu_critical", "memory_warning", "memory_critical", "disk_free_critical",
+                    "inodes_free_critical"):
             _check_percent(getattr(self, key), key)
-        if self.disk_free_critical >= 100:
-            raise SchemaError(("disk_free_critical",), "must be below 100")
+        for key in ("disk_free_critical", "inodes_free_critical"):
+            if getattr(self, key) >= 100:
+                raise SchemaError((key,), "must be below 100")
         _check_order(self, "cpu_warning", "cpu_critical")
         _check_order(self, "memory_warning", "memory_critical")
         if not 1 <= self.disk_fill_hours <= 24 * 30:
@@ -123,6 +126,8 @@ class HttpRules(_Thresholds):
     error_ratio_critical: float = 5.0
     latency_p95_warning: str = "200ms"
     latency_p95_critical: str = "500ms"
+    latency_p99_warning: str = "1s"
+    latency_p99_critical: str = "2500ms"
     traffic_drop_percent: float = 50.0  # warn when traffic is below this share of the same time yesterday
     min_request_rate: float = 0.1  # requests/s: below this a job is too quiet for ratio and drop alerts
 
@@ -130,24 +135,31 @@ class HttpRules(_Thresholds):
         _check_percent(self.error_ratio_warning, "error_ratio_warning")
         _check_percent(self.error_ratio_critical, "error_ratio_critical")
         _check_order(self, "error_ratio_warning", "error_ratio_critical")
-        for key in ("latency_p95_warning", "latency_p95_critical"):
-            check_duration(getattr(self, key), key)
-            if duration_seconds(getattr(self, key)) <= 0:
-                raise SchemaError((key,), "must be above 0")
-        if duration_seconds(self.latency_p95_warning) >= duration_seconds(self.latency_p95_critical):
-            raise SchemaError(("latency_p95_warning",), "must be below latency_p95_critical: the warning fires first")
+        for q in ("p95", "p99"):
+            for key in (f"latency_{q}_warning", f"latency_{q}_critical"):
+                check_duration(getattr(self, key), key)
+                if duration_seconds(getattr(self, key)) <= 0:
+                    raise SchemaError((key,), "must be above 0")
+            if duration_seconds(getattr(self, f"latency_{q}_warning")) >= \
+                    duration_seconds(getattr(self, f"latency_{q}_critical")):
+                raise SchemaError((f"latency_{q}_warning",), f"must be below latency_{q}_critical: the warning "
+                                                             "fires first")
         if not 0 < self.traffic_drop_percent < 100:
             raise SchemaError(("traffic_drop_percent",), f"must be between 0 and 100 (got {number(self.traffic_drop_percent)})")
         if self.min_request_rate < 0:
             raise SchemaError(("min_request_rate",), "must be 0 or more requests per second")
 
+    def seconds(self, key: str) -> str:
+        """A latency setting (e.g. latency_p99_warning) as seconds, a PromQL literal."""
+        return number(duration_seconds(getattr(self, key)))
+
     @property
     def latency_p95_warning_seconds(self) -> str:
-        return number(duration_seconds(self.latency_p95_warning))
+        return self.seconds("latency_p95_warning")
 
     @property
     def latency_p95_critical_seconds(self) -> str:
-        return number(duration_seconds(self.latency_p95_critical))
+        return self.seconds("latency_p95_critical")
 
 
 @dataclass(frozen=True)
@@ -416,14 +428,37 @@ _TYPE_FIELDS_ALL = sorted({key for keys in _TYPE_FIELDS.values() for key in keys
 
 
 @dataclass
+class Heartbeat:
+    """The dead man's switch: the always-firing Heartbeat alert is sent to `url` every `interval`, so an external
+    heartbeat service (healthchecks.io, Dead Man's Snitch, a cron monitor...) raises the alarm when the pings stop:
+    Prometheus, Alertmanager or the path between them is down. Without a url it goes nowhere."""
+
+    url: str = ""  # written into alertmanager.yml as is, like a webhook receiver's (Alertmanager 0.25: no url_file)
+    interval: str = "5m"  # how often the ping is sent; set the external service's period a bit longer
+
+    def __post_init__(self) -> None:
+        check_duration(self.interval, "interval")
+        if duration_seconds(self.interval) < 60:
+            raise SchemaError(("interval",), f"must be at least 1m (got {self.interval})")
+        if self.url:
+            if not re.fullmatch(r"https?://[^\s/]+\S*", self.url):
+                raise SchemaError(("url",), "must be an http:// or https:// URL")
+            if re.match(r"^https?://[^/@]*@", self.url):
+                raise SchemaError(("url",), "must not contain a user name or password (user:password@host): the "
+                                            "URL is written into alertmanager.yml as it is")
+
+
+@dataclass
 class AlertingConfig:
-    """Alertmanager routing: critical pages (short repeat), warning to the warnings channel, info nowhere."""
+    """Alertmanager routing: critical pages (short repeat), warning to the warnings channel, info nowhere; the
+    Heartbeat alert only to heartbeat.url."""
 
     group_wait: str = "30s"
     group_interval: str = "5m"
     critical_repeat_interval: str = "1h"
     warning_repeat_interval: str = "12h"
     receivers: list[Receiver] = field(default_factory=list)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
 
     def __post_init__(self) -> None:
         for key in ("group_wait", "group_interval", "critical_repeat_interval", "warning_repeat_interval"):

@@ -19,7 +19,7 @@ from stackctl.core.alerting import AlertingConfig, RulesConfig, user_secrets
 from stackctl.core.errors import ConfigError, StackError
 from stackctl.core.schema import SchemaError, build, closest, format_path
 from stackctl.core.units import check_duration, check_es_duration, check_heap, check_memory, check_port, \
-    check_retention_size
+    check_retention_size, memory_bytes
 from stackctl.core.versions import ImageRef, Version, with_mirror
 
 MAX_VALUES = 100_000  # a stack file holds a few hundred; aliases must not make it millions
@@ -106,6 +106,11 @@ class ElasticsearchExporterConfig(ServiceConfig):
 
 
 @dataclass
+class BlackboxExporterConfig(ServiceConfig):
+    """On whenever Elasticsearch and Prometheus are: probes Logstash and Kibana, which expose no metrics."""
+
+
+@dataclass
 class LogstashConfig(ServiceConfig):
     heap: str = "256m"
 
@@ -156,6 +161,7 @@ class Services:
     jaeger: JaegerConfig = field(default_factory=JaegerConfig)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     node_exporter: NodeExporterConfig = field(default_factory=NodeExporterConfig)
+    blackbox_exporter: BlackboxExporterConfig = field(default_factory=BlackboxExporterConfig)
 
     def __post_init__(self) -> None:
         # The catalog's defaults, made explicit: an empty stack file loads like the one `stackctl init` writes.
@@ -251,6 +257,11 @@ class ResolvedService:
     @property
     def key(self) -> str:
         return self.spec.key
+
+    @property
+    def memory_bytes(self) -> int:
+        """The container's memory limit in bytes."""
+        return memory_bytes(self.memory)
 
     @property
     def name(self) -> str:
