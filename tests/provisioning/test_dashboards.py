@@ -477,7 +477,7 @@ def test_metric_extraction() -> None:
     expr = 'count(up == 0) or vector(0) and label_replace(ALERTS, "a", "$1", "b", "(.*)")'
     assert metric_names(expr) == {"up", "ALERTS"}
     assert not metric_allowed("my_app_metric") and not metric_allowed("job:made_up:rate5m")
-    assert metric_allowed("node_load1") and metric_allowed("otelcol_receiver_accepted_spans_total")
+    assert metric_allowed("node_load1") and metric_allowed("otelcol_receiver_accepted_spans")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -499,12 +499,12 @@ def test_stack_overview_content() -> None:
     for needle in (
         "by (job) (up)",
         "rate(prometheus_tsdb_head_samples_appended_total[5m])",
-        "otelcol_receiver_accepted_spans_total",
-        "otelcol_receiver_refused_spans_total",
-        "otelcol_receiver_accepted_metric_points_total",
-        "otelcol_receiver_accepted_log_records_total",
-        "otelcol_exporter_sent_spans_total",
-        "otelcol_exporter_send_failed_spans_total",
+        'otelcol_receiver_accepted_spans{job="otel-collector"}',
+        'otelcol_receiver_refused_spans{job="otel-collector"}',
+        'otelcol_receiver_accepted_metric_points{job="otel-collector"}',
+        'otelcol_receiver_accepted_log_records{job="otel-collector"}',
+        'otelcol_exporter_sent_spans{job="otel-collector"}',
+        'otelcol_exporter_send_failed_spans{job="otel-collector"}',
         "alertmanager_notifications_total",
         'ALERTS{alertstate="firing"}',
     ):
