@@ -150,6 +150,9 @@ def _unit_tests() -> dict[str, list[dict]]:
     return found
 
 
+ALWAYS_FIRING = {"Heartbeat"}  # the dead man's switch: silent only when the alerting pipeline is broken
+
+
 def test_every_alert_is_unit_tested_firing_and_silent(test_bundle):
     rendered = {rule["alert"] for rule in alert_rules(test_bundle)}
     tested = _unit_tests()
@@ -159,7 +162,8 @@ def test_every_alert_is_unit_tested_firing_and_silent(test_bundle):
     for name, entries in tested.items():
         firing = [alert for entry in entries for alert in entry.get("exp_alerts") or []]
         assert firing, f"{name}: no test shows it firing"
-        assert any(not entry.get("exp_alerts") for entry in entries), f"{name}: no test shows it silent"
+        if name not in ALWAYS_FIRING:
+            assert any(not entry.get("exp_alerts") for entry in entries), f"{name}: no test shows it silent"
         for alert in firing:
             labels, annotations = alert.get("exp_labels") or {}, alert.get("exp_annotations") or {}
             assert labels.get("severity") in SEVERITIES and labels.get("service"), f"{name}: {labels}"
