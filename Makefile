@@ -11,13 +11,14 @@ STACKCTL = $(VENV)/bin/stackctl
 # promtool/amtool from Debian's packages, unpacked into a cache (nothing installed system-wide).
 TOOLS_PATH = $$($(PY) -m tests.support.debian --tools-path)
 
-.PHONY: help venv install dev compose-plugin tools images up up-local down render validate test test-fast bench clean
+.PHONY: help venv install dev compose-plugin tools images up up-local down render validate test test-fast bench \
+        mutation clean
 
 help:
 	@echo "make up        install stackctl into $(VENV), write $(STACK) if missing, start the stack on defaults"
 	@echo "make test      install everything the tests need (deps, Compose v2, promtool/amtool, local images) and run them"
 	@echo "make up-local  like up, for machines without a registry: local images built from Debian packages"
-	@echo "make render | validate | down | test-fast | images | bench | clean"
+	@echo "make render | validate | down | test-fast | images | bench | mutation | clean"
 
 $(PY):
 	$(PYTHON) scripts/make_venv.py $(VENV)
@@ -82,5 +83,12 @@ bench: dev compose-plugin images
 	PATH="$(TOOLS_PATH):$$PATH" $(PY) bench/bench_render.py
 	$(PY) bench/bench_up.py
 
+# Mutation testing of stackctl/ against the fast tier (not part of CI: it takes long). Score: bench/MUTATION.md.
+mutation: dev
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mutation]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $$(nproc)
+	$(PY) bench/mutation_score.py
+
 clean:
-	rm -rf build dist *.egg-info .pytest_cache
+	rm -rf build dist *.egg-info .pytest_cache mutants

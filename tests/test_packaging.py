@@ -42,7 +42,7 @@ def test_wheel_install_renders_the_same_bundle(tmp_path):
     assert run("init").returncode == 0
     result = run("render", "--out", str(project / "build"))
     assert result.returncode == 0, result.stderr
-    expected = render_bundle(load_stack(project / "stack.yaml"), project / "build")
+    expected = render_bundle(load_stack(project / "stack.yaml"))
     written = {p.relative_to(project / "build").as_posix(): p.read_bytes()
                for p in (project / "build").rglob("*") if p.is_file() and p.name != ".stackctl-bundle.json"}
     assert written == expected

@@ -32,6 +32,11 @@ _SERVICE = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.:-]*/)?[A-Za-z_][A-Za-z0-9_.:
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
 _HOST_PORT = re.compile(r"[A-Za-z0-9._-]+:\d{1,5}")
+# A URL of RFC 3986 characters, without quotes, braces or $: it is written into rule annotations, which
+# Prometheus expands as Go templates, inside single-quoted YAML.
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
+# Alertmanager expands these receiver settings as Go templates: `{{` in them would fail every notification.
+_TEMPLATED_FIELDS = ("channel", "to", "sender", "username")
 # Names Alertmanager's config needs for itself.
 RESERVED_RECEIVERS = ("default", "null", "heartbeat")
 
@@ -264,7 +269,7 @@ class RulesConfig:
     slos: list[SLO] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.runbook_base_url and not re.fullmatch(r"[a-z][a-z0-9+.-]*://\S+", self.runbook_base_url):
+        if self.runbook_base_url and not _URL.fullmatch(self.runbook_base_url):
             raise SchemaError(("runbook_base_url",), f"must be a URL like https://wiki.example.com/runbooks "
                                                      f"(got {self.runbook_base_url!r})")
         names = [slo.name for slo in self.slos]
@@ -289,7 +294,9 @@ class SecretRef:
         if self.from_file is not None and not self.from_file.strip():
             raise SchemaError(("from_file",), "must be a file path")
         if self.from_env is not None and not _ENV_VAR.fullmatch(self.from_env):
-            raise SchemaError(("from_env",), f"must be an environment variable name (got {self.from_env!r})")
+            # Not repeated: a malformed name here is often the secret itself, pasted in the wrong place.
+            raise SchemaError(("from_env",), "must be the NAME of an environment variable (letters, digits and _), "
+                                             "not its value")
 
 
 def _secret_ref(value: Any, key: str) -> SecretRef:
@@ -369,6 +376,11 @@ class Receiver:
         for key in _SECRET_FIELDS:
             if key in allowed and getattr(self, key) is not None:
                 setattr(self, key, _secret_ref(getattr(self, key), key))
+        for key in _TEMPLATED_FIELDS:
+            value = getattr(self, key)
+            if isinstance(value, str) and ("{{" in value or "}}" in value):
+                shown = "from" if key == "sender" else key
+                raise SchemaError((shown,), "must not contain {{ or }}: Alertmanager reads it as a Go template")
         if self.severities is None:
             self.severities = list(_DEFAULT_SEVERITIES.get(self.type, ["critical", "warning"]))
         if not self.severities:

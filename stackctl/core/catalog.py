@@ -175,6 +175,7 @@ class ServiceSpec:
     host_needs: tuple[SysctlMinimum, ...] = ()  # kernel settings doctor checks on the Docker host
     caveats: tuple[MachineCaveat, ...] = ()  # architecture problems doctor warns about
     after_up: tuple[DataView, ...] = ()  # provisioning through its API once the stack is healthy
+    shows_runbooks: bool = False  # runbooks are rendered as its dashboards, and alerts link there
     # Places for later features: the end-to-end checks `stackctl verify` runs for it, and how `stackctl backup`
     # captures its data.
     verify: tuple = ()
@@ -300,6 +301,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         memory="512m",
         user="472:0",
         assets=("grafana",),
+        shows_runbooks=True,
         after=("prometheus", "elasticsearch", "jaeger"),
         secrets=(SecretUse("grafana_admin_password"), SecretUse("grafana_reader_password", when="elasticsearch")),
         # Grafana reads its admin password only on the first start with an empty data volume.
@@ -320,7 +322,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         # Security is on, so health needs credentials: read from the secret file inside the container and handed to
         # curl as a config on stdin, so the password is not on a command line either.
         healthcheck=Healthcheck(
-            ("CMD-SHELL", "printf 'user = \"elastic:%s\"\\n' \"$$(cat /run/secrets/elastic_password)\" | "
+            ("CMD-SHELL", "printf 'user = \"elastic:%s\"\\n' \"$(cat /run/secrets/elastic_password)\" | "
              "curl -fsS -o /dev/null -K - 'http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s'"),
             retries=60, start_period="60s",
         ),

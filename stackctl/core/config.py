@@ -7,6 +7,7 @@ variables -> command-line options (passed in by the CLI).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,8 @@ from stackctl.core.alerting import AlertingConfig, RulesConfig, user_secrets
 from stackctl.core.errors import ConfigError, StackError
 from stackctl.core.schema import SchemaError, build, closest, format_path
 from stackctl.core.units import check_duration, check_es_duration, check_heap, check_memory, check_port, \
-    check_retention_size, memory_bytes
-from stackctl.core.versions import ImageRef, Version, with_mirror
+    check_retention_size, heap_bytes, memory_bytes
+from stackctl.core.versions import MIRROR, ImageRef, Version, with_mirror
 
 MAX_VALUES = 100_000  # a stack file holds a few hundred; aliases must not make it millions
 
@@ -31,8 +32,13 @@ ENV_PREFIX = "STACKCTL_"
 # test tooling (.ci/run exports STACKCTL_REQUIRE_ALL=1; tests/support/debian.py reads STACKCTL_DEV_CACHE).
 ENV_RESERVED = {"FILE", "DEBUG", "NO_COLOR", "REQUIRE_ALL", "DEV_CACHE"}
 
-_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_LOGIN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_PLUGIN = re.compile(r"[a-z0-9][a-z0-9._-]*(@[0-9A-Za-z.+-]+)?")
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9._-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})")
+MAX_TRACES = 10_000_000  # in-memory storage; far beyond what a laptop holds
 
 
 @dataclass
@@ -52,7 +58,10 @@ class ServiceConfig:
         if self.memory is not None:
             check_memory(self.memory, "memory")
         if self.image is not None:
-            ref = ImageRef.parse(self.image)
+            try:
+                ref = ImageRef.parse(self.image)
+            except ValueError as error:
+                raise SchemaError(("image",), str(error)) from None
             if not ref.tag:
                 raise SchemaError(("image",), f"image override {self.image!r} has no tag",
                                   "add the version tag, e.g. prom/prometheus:v3.14.0: the version decides the flags rendered")
@@ -84,6 +93,16 @@ class GrafanaConfig(ServiceConfig):
     plugins: list[str] = field(default_factory=list)  # installed on start (needs network to grafana.com)
     anonymous_viewer: bool = False  # let anyone who can reach the port view dashboards
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not _LOGIN.fullmatch(self.admin_user):
+            raise SchemaError(("admin_user",), "must be a login name: letters, digits, '.', '_', '-' or '@', "
+                                               "at most 64 characters")
+        for i, plugin in enumerate(self.plugins):
+            if not _PLUGIN.fullmatch(plugin):
+                raise SchemaError(("plugins", i), f"must be a Grafana plugin id like grafana-clock-panel, "
+                                                  f"optionally @version (got {plugin!r})")
+
 
 @dataclass
 class ElasticsearchConfig(ServiceConfig):
@@ -95,6 +114,9 @@ class ElasticsearchConfig(ServiceConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_heap(self.heap, "heap")
+        if not _CLUSTER_NAME.fullmatch(self.cluster_name):
+            raise SchemaError(("cluster_name",), "must be letters, digits, '.', '_' and '-', starting with a letter "
+                                                 "or digit")
         if not re.fullmatch(r"[A-Za-z0-9_:=.+/ -]*", self.extra_java_opts):
             raise SchemaError(("extra_java_opts",), "may hold only JVM options like -XX:UseSVE=0 (no quotes or $)")
         check_es_duration(self.log_retention, "log_retention")
@@ -130,8 +152,8 @@ class JaegerConfig(ServiceConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.max_traces < 1:
-            raise SchemaError(("max_traces",), "must be at least 1")
+        if not 1 <= self.max_traces <= MAX_TRACES:
+            raise SchemaError(("max_traces",), f"must be between 1 and {MAX_TRACES}")
 
 
 @dataclass
@@ -173,6 +195,10 @@ class Services:
             settings.ports = {**{p.name: p.host for p in published if p is not spec.primary_port}, **settings.ports}
             if settings.memory is None:
                 settings.memory = spec.memory
+            heap = getattr(settings, "heap", None)  # JVM services: the heap lives inside the container's limit
+            if heap is not None and heap_bytes(heap) >= memory_bytes(settings.memory):
+                raise SchemaError((key, "heap"), f"{heap} does not fit in the memory limit {settings.memory}: the JVM "
+                                                 "needs room beside its heap", f"keep the heap about half of memory")
 
     def get(self, key: str) -> ServiceConfig:
         return getattr(self, key)
@@ -195,8 +221,10 @@ class ScrapeTarget:
         if not self.targets:
             raise SchemaError(("targets",), "needs at least one host:port")
         for i, target in enumerate(self.targets):
-            if not re.fullmatch(r"[A-Za-z0-9._-]+:\d{1,5}", target):
+            match = _HOST_PORT.fullmatch(target)
+            if not match:
                 raise SchemaError(("targets", i), f"must be host:port, got {target!r}")
+            check_port(int(match.group("port")), "targets", i)
         if self.scheme not in ("http", "https"):
             raise SchemaError(("scheme",), f"must be http or https, got {self.scheme!r}")
         if not self.metrics_path.startswith("/"):
@@ -206,6 +234,9 @@ class ScrapeTarget:
         for name in self.labels:
             if not _LABEL.fullmatch(name):
                 raise SchemaError(("labels", name), "is not a valid Prometheus label name")
+            if name.startswith("__") or name in ("job", "instance"):
+                raise SchemaError(("labels", name), "is reserved: Prometheus sets it (names starting with __ are "
+                                                    "internal; job and instance come from the job and the target)")
 
 
 @dataclass
@@ -225,6 +256,8 @@ class StackConfig:
     verify: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.state_dir.strip():
+            raise SchemaError(("state_dir",), "must name a directory for stackctl's secrets, e.g. .stackctl")
         if self.version != SCHEMA_VERSION:
             raise SchemaError(("version",), f"this stackctl reads stack file version {SCHEMA_VERSION}, got {self.version}")
         if not _PROJECT.fullmatch(self.project):
@@ -232,10 +265,14 @@ class StackConfig:
         if self.preset not in catalog.PRESETS:
             raise SchemaError(("preset",), f"must be one of {', '.join(catalog.PRESETS)} (got {self.preset!r})",
                               closest(self.preset, catalog.PRESETS))
-        if not re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F:]+", self.bind_address):
-            raise SchemaError(("bind_address",), f"must be an IP address (got {self.bind_address!r})")
-        if self.registry_mirror and ("://" in self.registry_mirror or " " in self.registry_mirror):
-            raise SchemaError(("registry_mirror",), "must be a registry host, host:port or host:port/path, without a scheme")
+        try:
+            ipaddress.ip_address(self.bind_address)
+        except ValueError:
+            raise SchemaError(("bind_address",), f"must be an IP address like 127.0.0.1 or ::1 "
+                                                 f"(got {self.bind_address!r})") from None
+        if self.registry_mirror and not MIRROR.fullmatch(self.registry_mirror):
+            raise SchemaError(("registry_mirror",), "must be a registry host, host:port or host:port/path, without a "
+                                                    f"scheme (got {self.registry_mirror!r})")
         jobs = [t.job for t in self.scrape_targets]
         for i, job in enumerate(jobs):
             if job in jobs[:i] or job in {s.key for s in catalog.CATALOG} | {s.name for s in catalog.CATALOG}:
@@ -279,13 +316,26 @@ class Stack:
 
     @property
     def state_dir(self) -> Path:
-        return (self.file.parent / self.config.state_dir).resolve()
+        """Absolute, with . and .. resolved as text: a symbolic link stays visible as what it is."""
+        return normalized(self.file.parent / Path(self.config.state_dir).expanduser())
 
     def enabled(self, key: str) -> bool:
         return key in self.services
 
     def get(self, key: str) -> ResolvedService:
         return self.services[key]
+
+
+def normalized(path: Path) -> Path:
+    """`path` made absolute-looking with '.' and '..' removed textually (no filesystem access)."""
+    parts: list[str] = []
+    for part in path.parts:
+        if part == "..":
+            if len(parts) > 1:
+                parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return Path(*parts)
 
 
 # --- loading -------------------------------------------------------------------------------------------------
@@ -380,13 +430,28 @@ def env_overrides(environ: dict[str, str]) -> list[tuple[str, tuple, Any]]:
             continue
         path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
         if not all(path):
-            continue
-        try:
-            value = yaml.safe_load(environ[name])
-        except yaml.YAMLError:
-            value = environ[name]
-        found.append((name, path, value))
+            raise ConfigError(f"environment variable {name}", "", "names no setting: an empty key between "
+                              "separators", hint="STACKCTL_ plus the key path with __ between keys, e.g. "
+                                                 "STACKCTL_SERVICES__GRAFANA__PORT")
+        found.append((name, path, parse_value(environ[name])))
     return found
+
+
+def parse_value(text: str) -> Any:
+    """An override's value parsed as YAML (`false`, `3001`, `[a, b]` get their types); text that is not YAML, or
+    whose aliases expand too far, stays the text it is."""
+    loader = yamltext.Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_VALUES:
+            return text
+        return loader.construct_document(node)
+    except yaml.YAMLError:
+        return text
+    finally:
+        loader.dispose()
 
 
 def _apply_override(data: dict, path: tuple, value: Any, origin: str) -> None:
@@ -413,28 +478,40 @@ def load_config(data: dict, source: str, lines: dict[tuple, int] | None = None,
     `origins_out`, when given, receives the key paths set by overrides and where each came from."""
     lines = lines or {}
     origins: dict[tuple, str] = {}
+    given: list[str] = []  # text given as overrides: never repeated in messages (it may be a misplaced secret)
     for name, path, value in env_overrides(dict(environ or {})):
         _apply_override(data, path, value, f"environment variable {name}")
         origins[path] = f"environment variable {name}"
+        given += [value] if isinstance(value, str) else []
     for item in sets or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise StackError(f"--set takes KEY=VALUE with a dotted key, e.g. services.grafana.port=3001 (got {item!r})")
         path = tuple(key.split("."))
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
-        _apply_override(data, path, value, f"--set {item}")
-        origins[path] = f"--set {item}"
+        if not sep or not all(path):
+            # The argument is not echoed: it may be a secret given where a key was expected.
+            raise StackError("--set takes KEY=VALUE with a dotted key, e.g. services.grafana.port=3001"
+                             + (f" (got the key {key!r})" if sep else " (got an argument without '=')"))
+        origin = f"--set {key}=..."
+        value = parse_value(raw) if raw else ""
+        _apply_override(data, path, value, origin)
+        origins[path] = origin
+        given += [value] if isinstance(value, str) else []
     if origins_out is not None:
         origins_out.update(origins)
     try:
         return build(StackConfig, data)
     except SchemaError as error:
         origin = _origin_for(origins, error.path)
-        raise ConfigError(origin or source, format_path(error.path), error.problem,
-                          line=None if origin else _line_for(lines, error.path), hint=error.hint) from None
+        raise ConfigError(origin or source, format_path(error.path), _without(error.problem, given),
+                          line=None if origin else _line_for(lines, error.path), hint=_without(error.hint, given)) \
+            from None
+
+
+def _without(text: str, values: list[str]) -> str:
+    """`text` with every override value of 4 characters or more replaced by '...'."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, "...")
+    return text
 
 
 def _origin_for(origins: dict[tuple, str], path: tuple) -> str | None:
@@ -446,9 +523,10 @@ def _origin_for(origins: dict[tuple, str], path: tuple) -> str | None:
 
 
 def resolve(config: StackConfig, file: Path, lines: dict[tuple, int] | None = None,
-            origins: dict[tuple, str] | None = None) -> Stack:
-    """Decide everything the catalog leaves open: which services run, images, versions, host ports."""
-    source = str(file)
+            origins: dict[tuple, str] | None = None, source: str | None = None) -> Stack:
+    """Decide everything the catalog leaves open: which services run, images, versions, host ports. `source` names
+    the stack file in messages as the user gave it (default: `file`)."""
+    source = source or str(file)
     lines = lines or {}
     origins = origins or {}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,14 @@ def template_env(root: Path, go_safe: bool = False, bytecode_cache: Any = None) 
         autoescape=False,
         bytecode_cache=bytecode_cache,
     )
-    env.filters["json"] = lambda value: json.dumps(value, sort_keys=True)
+    env.filters["json"] = to_json
     return env
+
+
+def to_json(value: Any) -> str:
+    """A value as JSON, which is also a YAML flow scalar: non-ASCII characters written as themselves (YAML, unlike
+    JSON, has no surrogate-pair escapes, so an emoji escaped the JSON way breaks Go's YAML parser)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
@@ -87,7 +94,7 @@ def _with_header(text: str, source: str, out_name: str) -> str:
     return header + text
 
 
-def template_context(stack: Stack, bundle: Path | None = None) -> dict[str, Any]:
+def template_context(stack: Stack) -> dict[str, Any]:
     services = stack.services
 
     def enabled(key: str) -> bool:
@@ -107,17 +114,69 @@ def template_context(stack: Stack, bundle: Path | None = None) -> dict[str, Any]
         "address": address,
         "catalog": catalog.SERVICES,
         "scrape_targets": stack.config.scrape_targets,
-        "runbook_base_url": runbook_base_url(stack, bundle),
+        "runbook_base_url": runbook_base_url(stack),
     }
 
 
-def runbook_base_url(stack: Stack, bundle: Path | None) -> str:
-    """Where alerts' runbook links point: rules.runbook_base_url, else the runbooks copied into the bundle."""
-    configured = stack.config.rules.runbook_base_url
-    if configured:
-        return configured.rstrip("/")
-    bundle = bundle if bundle is not None else stack.file.parent / "build"
-    return (bundle.absolute() / "runbooks").as_uri()
+# Rule templates write runbook links as `<runbook_base_url>/<Alert>.md`. Without a configured base the link must
+# open where the stack runs (not a path of the machine that rendered it): the runbooks become Grafana dashboards
+# and each link is rewritten to its dashboard (see link_runbooks_to_grafana).
+RUNBOOK_PLACEHOLDER = "stackctl-runbook:"
+_RUNBOOK_LINK = re.compile(re.escape(RUNBOOK_PLACEHOLDER) + r"/([A-Za-z0-9_]+)\.md")
+RUNBOOK_DASHBOARDS = "grafana/dashboards/runbooks/"
+
+
+def runbook_base_url(stack: Stack) -> str:
+    """Where alerts' runbook links point: rules.runbook_base_url, else a placeholder resolved after rendering."""
+    return stack.config.rules.runbook_base_url.rstrip("/") or RUNBOOK_PLACEHOLDER
+
+
+def runbook_uid(alert: str) -> str:
+    """The Grafana dashboard uid of an alert's runbook (Grafana allows at most 40 characters)."""
+    return "runbook-" + hashlib.sha1(alert.encode()).hexdigest()[:16]
+
+
+def runbook_viewer_url(stack: Stack) -> str | None:
+    """The service that shows runbooks (the catalog's `shows_runbooks`, Grafana) as a browser on the machine
+    running the stack reaches it; None when none is enabled and published."""
+    for svc in stack.services.values():
+        port = svc.spec.primary_port
+        if svc.spec.shows_runbooks and port is not None and port.name in svc.host_ports:
+            host = stack.config.bind_address
+            host = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1", "::1") else host
+            host = f"[{host}]" if ":" in host else host
+            return f"{port.scheme}://{host}:{svc.host_ports[port.name]}"
+    return None
+
+
+def runbook_dashboard(alert: str, markdown: bytes) -> bytes:
+    """A runbook as a Grafana dashboard: one markdown text panel, in the folder `runbooks`."""
+    dashboard = {
+        "uid": runbook_uid(alert), "title": f"Runbook: {alert}", "tags": ["runbook"], "editable": False,
+        "schemaVersion": 39, "time": {"from": "now-1h", "to": "now"},
+        "panels": [{"id": 1, "type": "text", "title": "", "gridPos": {"h": 40, "w": 24, "x": 0, "y": 0},
+                    "options": {"mode": "markdown", "content": markdown.decode()}}],
+    }
+    return (json.dumps(dashboard, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def link_runbooks_to_grafana(stack: Stack, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Resolve placeholder runbook links: to each runbook's Grafana dashboard when Grafana is published (the
+    runbooks are added as dashboards), else to the runbook's path in the bundle."""
+    base = runbook_viewer_url(stack)
+    alerts = [p[len("runbooks/"):-len(".md")] for p in files if p.startswith("runbooks/") and p.endswith(".md")
+              and p != "runbooks/README.md"]
+
+    def link(match: re.Match) -> str:
+        alert = match.group(1)
+        return f"{base}/d/{runbook_uid(alert)}/{alert.lower()}" if base else f"runbooks/{alert}.md"
+
+    linked = {path: (_RUNBOOK_LINK.sub(link, data.decode()).encode()
+                     if RUNBOOK_PLACEHOLDER.encode() in data else data) for path, data in files.items()}
+    if base and any(RUNBOOK_PLACEHOLDER.encode() in data for data in files.values()):
+        for alert in alerts:
+            linked[f"{RUNBOOK_DASHBOARDS}{alert}.json"] = runbook_dashboard(alert, files[f"runbooks/{alert}.md"])
+    return linked
 
 
 def _asset_dirs(spec: catalog.ServiceSpec) -> tuple[str, ...]:
@@ -244,6 +303,12 @@ def _config_hash(files: dict[str, bytes], key: str) -> str:
     return digest.hexdigest()[:16]
 
 
+# Compose keys decided from the catalog for every service, whether or not a given service has them: a template may
+# add labels and volumes (merged in) and its own keys (command, environment, ...), never these.
+CATALOG_OWNED = frozenset({"image", "restart", "mem_limit", "logging", "ports", "healthcheck", "depends_on",
+                           "secrets", "user", "container_name"})
+
+
 def compose_service(stack: Stack, svc: ResolvedService, fragment: dict, config_hash: str) -> dict:
     """The compose definition of one service: catalog facts, then its template fragment's own keys."""
     spec = svc.spec
@@ -288,7 +353,7 @@ def compose_service(stack: Stack, svc: ResolvedService, fragment: dict, config_h
             for use in svc.secrets
         ]
     for key, value in fragment.items():
-        if key in service and key != "labels":
+        if key in CATALOG_OWNED:
             raise StackError(f"compose/{spec.key}.yaml.j2 sets {key!r}, which the catalog owns")
         if key == "labels":
             service["labels"].update(value)
@@ -322,20 +387,33 @@ def render_compose(stack: Stack, root: Path, env: jinja2.Environment, context: d
         # Values come from the environment of the compose process only; see stackctl.secrets.
         document["secrets"] = {name: {"environment": env_name(name)} for name in sorted(secret_names)}
     header = ("# Rendered by stackctl from stack.yaml and compose/. Do not edit: change stack.yaml and run "
-              "'stackctl render'.\n# Secrets are injected by 'stackctl up' from the state directory; they are not in this file.\n")
-    return (header + yamltext.dump(document)).encode()
+              "'stackctl render'.\n# Secrets are injected by 'stackctl up' from the state directory; they are not in this file.\n"
+              "# Every $ is written $$: Compose would otherwise fill in ${...} from its environment, which holds them.\n")
+    return (header + yamltext.dump(escape_for_compose(document))).encode()
 
 
-def render_bundle(stack: Stack, bundle: Path | None = None, template_cache: Any = None) -> dict[str, bytes]:
-    """The whole bundle as {relative path: bytes}. Pure: reads templates, writes nothing.
+def escape_for_compose(value: Any) -> Any:
+    """Every string as Compose must read it to pass it on unchanged: `$` doubled, so no value (a setting, an
+    image, a command) can pull a variable of Compose's environment into the file. Templates and the catalog write
+    what the container sees."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {escape_for_compose(k): escape_for_compose(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_for_compose(v) for v in value]
+    return value
 
-    `bundle` is where it will be written (runbook links point into it); default build/ next to the stack file.
-    `template_cache` (a Jinja bytecode cache) only saves compiling the templates again.
+
+def render_bundle(stack: Stack, template_cache: Any = None) -> dict[str, bytes]:
+    """The whole bundle as {relative path: bytes}. Pure: reads templates, writes nothing. Relocatable: the same
+    stack gives the same bytes wherever it is rendered or written. `template_cache` (a Jinja bytecode cache) only
+    saves compiling the templates again.
     """
     root = asset_root()
     env = template_env(root, bytecode_cache=template_cache)
-    context = template_context(stack, bundle)
-    files = keep_runbooks_of_rendered_alerts(drop_dashboards_without_datasources(
-        render_service_files(stack, root, env, context), {svc.name for svc in stack.services.values()}))
+    context = template_context(stack)
+    files = link_runbooks_to_grafana(stack, keep_runbooks_of_rendered_alerts(drop_dashboards_without_datasources(
+        render_service_files(stack, root, env, context), {svc.name for svc in stack.services.values()})))
     files[COMPOSE_FILE] = render_compose(stack, root, env, context, files)
     return dict(sorted(files.items()))

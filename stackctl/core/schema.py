@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
+import unicodedata
 from typing import Any, Union, get_args, get_origin, get_type_hints
+
+MAX_STRING = 4096  # no setting needs more; longer values are refused before they reach a template
 
 
 class SchemaError(Exception):
@@ -85,14 +89,30 @@ def convert(value: Any, tp: Any, path: tuple = ()) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SchemaError(path, f"must be a number, got {_describe(value)}")
+        if not math.isfinite(value):  # .nan and .inf are YAML numbers, but a threshold of NaN never fires
+            raise SchemaError(path, f"must be a finite number, got {value}")
         return float(value)
     if tp is str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise SchemaError(path, f"must be a string, got {_describe(value)}")
-        return str(value)
+        return check_text(str(value), path)
     if tp is Any:
         return value
     raise TypeError(f"unsupported schema type {tp!r} at {format_path(path)}")  # a bug in the model, not input
+
+
+def check_text(text: str, path: tuple = ()) -> str:
+    """A setting's text: no control characters (newlines included: every setting is one line), no surrogates or
+    noncharacters (YAML cannot carry them), at most MAX_STRING characters. The message never repeats the value (it may be a secret
+    pasted into the wrong key)."""
+    if len(text) > MAX_STRING:
+        raise SchemaError(path, f"is {len(text)} characters long; at most {MAX_STRING} are accepted")
+    for position, char in enumerate(text):
+        code = ord(char)
+        if unicodedata.category(char) in ("Cc", "Cs") or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+            raise SchemaError(path, f"contains a control or invalid character ({char!r} at position {position + 1}); "
+                                    "settings are single-line text")
+    return text
 
 
 def _describe(value: Any) -> str:

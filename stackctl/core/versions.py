@@ -8,6 +8,18 @@ from functools import total_ordering
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
 
+# The image reference grammar of the Docker engine (distribution/reference, regexp.go): an optional registry host,
+# lower-case path components, an optional tag, an optional digest.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_NAME = rf"(?:{DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE = re.compile(rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?")
+# A registry mirror: a host (with port) and optionally a path prefix on it.
+MIRROR = re.compile(rf"{DOMAIN}(?:/{_PATH_COMPONENT})*")
+
 
 @total_ordering
 @dataclass(frozen=True)
@@ -58,14 +70,12 @@ class ImageRef:
 
     @classmethod
     def parse(cls, text: str) -> "ImageRef":
-        digest = None
-        if "@" in text:
-            text, digest = text.split("@", 1)
-        last = text.rsplit("/", 1)[-1]
-        if ":" in last:
-            repository, tag = text.rsplit(":", 1)
-            return cls(repository, tag, digest)
-        return cls(text, None, digest)
+        """Split a reference; ValueError when the Docker engine would not accept it."""
+        match = _REFERENCE.fullmatch(text)
+        if not match or not _name_ok(match.group("name")):
+            raise ValueError(f"not a valid image reference: {text!r} (repository names are lower case: "
+                             "[registry[:port]/]name[:tag][@digest])")
+        return cls(match.group("name"), match.group("tag"), match.group("digest"))
 
     def __str__(self) -> str:
         text = self.repository + (f":{self.tag}" if self.tag else "")
@@ -74,6 +84,15 @@ class ImageRef:
     @property
     def version(self) -> Version | None:
         return Version.parse(self.tag) if self.tag else None
+
+
+def _name_ok(name: str) -> bool:
+    """The engine reads the first component as a registry host only when it has a dot or a colon or is
+    localhost; otherwise it is a path component and must be lower case."""
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return True
+    return re.fullmatch(_PATH_COMPONENT, first) is not None
 
 
 def with_mirror(repository: str, mirror: str) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackctl.core.checks import FAILED, MISSING, CheckResult, structural_checks
+from stackctl.core.checks import FAILED, MISSING, PASSED, CheckResult, structural_checks
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.render import render_bundle
-from stackctl.core.secrets import missing_values
+from stackctl.core.secrets import missing_values, required_secrets
 from stackctl.ops.context import Runtime
 from stackctl.ops.validate import tool_checks, user_secrets_check
-from stackctl.shells.fs import WriteResult, bundle_is_current, staging_dir, write_bundle, write_tree
+from stackctl.shells.fs import WriteResult, bundle_is_current, bundle_problem, staging_dir, write_bundle, write_tree
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def bundle_dir_for(stack: Stack, out: Path | None) -> Path:
 def is_current(stack: Stack, bundle: Path, runtime: Runtime) -> bool:
     """The bundle on disk is what this stack renders, and no secret is missing: nothing to prepare."""
     return (not missing_values(stack, runtime.store(stack).exists)
-            and bundle_is_current(render_bundle(stack, bundle, runtime.template_cache), bundle))
+            and bundle_is_current(render_bundle(stack, runtime.template_cache), bundle))
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,14 @@ class Validation:
 def validate_plan(stack: Stack, bundle: Path, runtime: Runtime, *, tools: bool) -> Validation:
     """Render and check, writing nothing but a staging copy that is removed again. `tools` adds the real validators
     (run on the staging copy) and the check that user-supplied secrets are readable."""
-    plan = render_bundle(stack, bundle, runtime.template_cache)
+    plan = render_bundle(stack, runtime.template_cache)
     store = runtime.store(stack)
     new_secrets = missing_values(stack, store.exists)
     known = {**store.known_values(stack, runtime.environ), **{k: v.encode() for k, v in new_secrets.items()}}
-    checks = structural_checks(stack, plan, known)
+    problem = bundle_problem(plan, bundle)
+    checks = structural_checks(stack, plan, known) + [
+        CheckResult("bundle directory", FAILED if problem else PASSED, "stackctl", problem or str(bundle)),
+        state_check(stack, bundle, store), stored_secrets_check(stack, store, new_secrets)]
     if tools and not any(c.status == FAILED for c in checks):
         user = user_secrets_check(stack, runtime.environ)
         checks += [user] if user else []
@@ -66,6 +69,42 @@ def validate_plan(stack: Stack, bundle: Path, runtime: Runtime, *, tools: bool) 
             write_tree(plan, staged)
             checks += tool_checks(stack, staged, runtime.compose_tool)
     return Validation(plan, new_secrets, tuple(checks))
+
+
+def refusal(failed: list[CheckResult]) -> StackError:
+    """One line when stackctl's own checks said what is wrong in a line each; a tool's output goes below."""
+    if all(c.tool == "stackctl" and "\n" not in c.message for c in failed):
+        return StackError("; ".join(c.message for c in failed) + " (nothing was written)")
+    return StackError("the bundle did not validate: " + ", ".join(c.name for c in failed) + "; nothing was written",
+                      details="\n".join(f"{c.name} ({c.tool}):\n{c.message}" for c in failed))
+
+
+def state_check(stack: Stack, bundle: Path, store) -> CheckResult:
+    """The state directory is one stackctl may own: not the project directory or one above it (it would become
+    private and git-ignored), not inside the bundle (mounted into containers), not a directory or link someone
+    else made."""
+    state, project = store.state, stack.file.parent
+    if state == project or state in project.parents:
+        problem = f"{state} is the stack file's directory or one above it; secrets need a directory of their own"
+    elif state == bundle or bundle in state.parents or state in bundle.parents:
+        problem = f"{state} overlaps the bundle directory {bundle}, whose files are mounted into containers"
+    else:
+        problem = store.ownership_problem()
+    return CheckResult("state directory", FAILED if problem else PASSED, "stackctl",
+                       f"state_dir: {problem}" if problem else str(state))
+
+
+def stored_secrets_check(stack: Stack, store, new_secrets: dict[str, str]) -> CheckResult:
+    """Every generated secret already stored is readable text that is not empty (an empty one would be handed to
+    the service as its password)."""
+    problems = []
+    for name, spec in required_secrets(stack).items():
+        if spec.generate and name not in new_secrets:
+            try:
+                store.read(name)
+            except StackError as error:
+                problems.append(error.message)
+    return CheckResult("stored secrets", FAILED if problems else PASSED, "stackctl", "\n".join(problems))
 
 
 def apply(validation: Validation, stack: Stack, bundle: Path, runtime: Runtime) -> PreparedBundle:
@@ -80,6 +119,5 @@ def prepare_bundle(stack: Stack, bundle: Path, runtime: Runtime, *, tools: bool)
     validation = validate_plan(stack, bundle, runtime, tools=tools)
     failed = validation.failed()
     if failed:
-        raise StackError("the bundle did not validate: " + ", ".join(c.name for c in failed)
-                         + "; nothing was written", details="\n".join(f"{c.name} ({c.tool}):\n{c.message}" for c in failed))
+        raise refusal(failed)
     return apply(validation, stack, bundle, runtime)

@@ -25,6 +25,10 @@ def write_new_stack_file(file: Path, preset: str, force: bool) -> None:
     """The commented reference stack file with every setting at its default, for `preset`."""
     if preset not in catalog.PRESETS:
         raise StackError(f"unknown preset {preset!r}: choose one of {', '.join(catalog.PRESETS)}")
+    if file.is_dir():
+        raise StackError(f"{file} is a directory; name the stack file to write, e.g. -f {file}/stack.yaml")
     if file.exists() and not force:
         raise StackError(f"{file} already exists; pass --force to overwrite it")
+    if file.exists() and not file.is_file():
+        raise StackError(f"{file} is not a regular file; stackctl writes the stack file only as one")
     atomic_write(file, TEMPLATE.read_text().replace("{{ preset }}", preset).encode())

@@ -43,12 +43,20 @@ def _probe(argv: tuple[str, ...]) -> Version | None:
     return Version.parse(result.stdout.strip().lstrip("v"))
 
 
+CANDIDATES = (("docker", "compose"), ("docker-compose",))
+
+
 @lru_cache(maxsize=1)
 def find_compose() -> ComposeTool:
     """`docker compose` (the plugin) or a standalone v2 `docker-compose`; a clear error otherwise."""
+    return choose_compose(CANDIDATES, _probe)
+
+
+def choose_compose(candidates, probe) -> ComposeTool:
+    """The first candidate whose version (from `probe`; None: not installed) is at least MIN_COMPOSE."""
     found = []
-    for argv in (("docker", "compose"), ("docker-compose",)):
-        version = _probe(argv)
+    for argv in candidates:
+        version = probe(argv)
         if version is None:
             continue
         if version >= MIN_COMPOSE:

@@ -110,11 +110,58 @@ def _digest(data: bytes) -> str:
 
 
 def _read_manifest(out: Path) -> dict[str, str] | None:
+    """The file list the last complete write left. Only entries that are plain relative paths inside the bundle
+    count: a manifest edited to name ../x or /etc/x must not make stackctl delete files elsewhere."""
     try:
         files = json.loads((out / MANIFEST).read_text())["files"]
     except (ValueError, KeyError, TypeError, OSError):
         return None
-    return files if isinstance(files, dict) else None
+    if not isinstance(files, dict):
+        return None
+    return {rel: digest for rel, digest in files.items() if isinstance(rel, str) and is_plain_relative(rel)}
+
+
+def is_plain_relative(rel: str) -> bool:
+    """A relative POSIX path of plain names: no absolute path, no '..' or '.', no empty part, no backslash."""
+    parts = rel.split("/")
+    return bool(rel) and "\\" not in rel and "\0" not in rel and all(p not in ("", ".", "..") for p in parts)
+
+
+def _inside(out: Path, rel: str) -> Path:
+    """`out/rel`, refusing a path that leaves `out` or passes through a symbolic link below it (a link inside
+    the bundle would make a write or a removal land somewhere else)."""
+    if not is_plain_relative(rel):
+        raise StackError(f"refusing to write {rel!r} in the bundle: not a plain relative path")
+    current = out
+    for part in rel.split("/")[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise StackError(f"{current} is a symbolic link: stackctl writes only real directories inside the "
+                             f"bundle; remove it (or render into another --out)")
+    target = out / rel
+    if target.is_symlink():
+        raise StackError(f"{target} is a symbolic link: stackctl replaces only real files inside the bundle")
+    return target
+
+
+def bundle_problem(plan: dict[str, bytes], out: Path) -> str | None:
+    """Why `out` cannot take this plan (checked before anything is written), or None."""
+    if out.is_symlink() and not out.exists():
+        return f"{out} is a dangling symbolic link"
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return f"{out} is not a directory; choose another --out"
+    if _read_manifest(out) is None and (out / MANIFEST).exists():
+        return f"{out}/{MANIFEST} is not a bundle manifest stackctl wrote; remove it or choose another --out"
+    if not (out / MANIFEST).exists() and not (out / INCOMPLETE).exists() and any(out.iterdir()):
+        return f"{out} exists and was not written by stackctl; choose another --out or remove it"
+    try:
+        for rel in plan:
+            _inside(out, rel)
+    except StackError as error:
+        return error.message
+    return None
 
 
 def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
@@ -124,6 +171,8 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
     of the bundle, and a swapped directory would leave them looking at the old, deleted one. A marker file says a
     write is under way; if a crash leaves it, the next render rewrites every file.
     """
+    if out.exists() and not out.is_dir():
+        raise StackError(f"{out} is not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
     marker = out / INCOMPLETE
@@ -138,7 +187,7 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
     atomic_write(marker, b"stackctl render in progress\n")
     written, unchanged = [], []
     for rel, data in plan.items():
-        target = out / rel
+        target = _inside(out, rel)
         if (not interrupted and previous.get(rel) == _digest(data) and target.is_file()
                 and target.read_bytes() == data):
             unchanged.append(rel)
@@ -147,7 +196,7 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
         written.append(rel)
     removed = []
     for rel in sorted(set(previous) - set(plan)):
-        (out / rel).unlink(missing_ok=True)
+        _inside(out, rel).unlink(missing_ok=True)
         removed.append(rel)
     _remove_empty_dirs(out)
     manifest = {"files": {rel: _digest(data) for rel, data in plan.items()}}

@@ -50,4 +50,4 @@ def load_stack(file: Path, environ: dict[str, str] | None = None, sets: list[str
         data, lines = parse_yaml(read_stack_text(file), str(file))
     origins: dict[tuple, str] = {}
     config = load_config(data, str(file), lines, environ, sets, origins_out=origins)
-    return resolve(config, file.absolute(), lines, origins)
+    return resolve(config, file.absolute(), lines, origins, source=str(file))

@@ -4,6 +4,7 @@ user supplies from their own files or variables. Which secrets exist is decided 
 from __future__ import annotations
 
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,12 @@ from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.secrets import env_name, required_secrets
 from stackctl.shells.fs import atomic_write, ensure_private_dir
+
+# The state directory holds this file from the moment stackctl creates it: stackctl changes permissions of, and
+# writes into, only a directory that carries it (or one written by an earlier stackctl: the legacy .gitignore).
+STATE_MARKER = ".stackctl-state"
+_GITIGNORE = b"# stackctl state: generated secrets. Never commit.\n*\n"
+MAX_SECRET = 64 * 1024  # a secret is a password, a key or a URL: more than this is a mistake (or /dev/zero)
 
 # Side files of a rotation in progress, next to the secret (0600 too): the new value before the service has it,
 # the old value until the consumers were recreated with the new one.
@@ -35,12 +42,15 @@ class SecretStore:
         return self.path(name).is_file()
 
     def read(self, name: str) -> str:
-        try:
-            return self.path(name).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise StackError(f"secret {name} is missing from {self.root}; run 'stackctl render' to generate it") from None
-        except OSError as error:
-            raise StackError(f"cannot read secret {name} from {self.root}: {error.strerror}") from None
+        path = self.path(name)
+        if not path.exists():
+            raise StackError(f"secret {name} is missing from {self.root}; run 'stackctl render' to generate it")
+        value = read_secret_file(path, f"secret {name}")
+        if not value:
+            raise StackError(f"secret {name} in {path} is empty; delete the file and run 'stackctl render' to "
+                             "generate a new one (if its service already started with the old value, restore that "
+                             "value instead)")
+        return value
 
     def write(self, name: str, value: str) -> None:
         self._prepare()
@@ -78,13 +88,37 @@ class SecretStore:
     def remove_side(self, name: str, suffix: str) -> None:
         self.side_path(name, suffix).unlink(missing_ok=True)
 
+    @property
+    def state(self) -> Path:
+        return self.root.parent
+
+    def ownership_problem(self) -> str | None:
+        """Why stackctl must not use the state directory as it is now (None: it may)."""
+        state = self.state
+        for path in (state, self.root):
+            if path.is_symlink():
+                return f"{path} is a symbolic link; stackctl keeps secrets only in a directory it created itself"
+            if path.exists() and not path.is_dir():
+                return f"{path} is not a directory"
+        if not state.exists() or (state / STATE_MARKER).is_file():
+            return None
+        legacy = state / ".gitignore"
+        if legacy.is_file() and legacy.read_bytes() == _GITIGNORE:
+            return None  # written by an earlier stackctl; marked on the next write
+        return (f"{state} exists and was not created by stackctl: it would be made private (0700) and git-ignored. "
+                "Point state_dir at a new directory, or remove this one")
+
     def _prepare(self) -> None:
-        state = self.root.parent
+        problem = self.ownership_problem()
+        if problem:
+            raise StackError(f"state_dir: {problem}")
+        state = self.state
         ensure_private_dir(state)
         ensure_private_dir(self.root)
-        ignore = state / ".gitignore"
-        if not ignore.exists():
-            atomic_write(ignore, b"# stackctl state: generated secrets. Never commit.\n*\n", mode=0o644)
+        for name, data in ((".gitignore", _GITIGNORE),
+                           (STATE_MARKER, b"This directory was created by stackctl for its state (secrets).\n")):
+            if not (state / name).exists():
+                atomic_write(state / name, data, mode=0o644)
 
     def known_values(self, stack: Stack, environ: dict[str, str] | None = None) -> dict[str, bytes]:
         """The values stackctl can see now: stored generated ones, and user-supplied ones that are readable."""
@@ -121,14 +155,39 @@ def read_user_secret(stack: Stack, secret: UserSecret, environ: dict[str, str] |
     environ = os.environ if environ is None else environ
     if secret.from_env:
         value = environ.get(secret.from_env)
-        if not value:
+        if not value or not value.strip():
             raise StackError(f"{secret.setting}: environment variable {secret.from_env} is not set (it holds this secret)")
+        if len(value.encode()) > MAX_SECRET:
+            raise StackError(f"{secret.setting}: environment variable {secret.from_env} holds more than "
+                             f"{MAX_SECRET // 1024} KiB; a secret is a password, a key or a URL")
         return value.strip()
     path = secret.path(stack.file.parent)
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise StackError(f"{secret.setting}: cannot read the secret file {path}: {error.strerror}") from None
+    value = read_secret_file(path, f"{secret.setting}: the secret file")
     if not value:
         raise StackError(f"{secret.setting}: the secret file {path} is empty")
     return value
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    """A secret's text from a regular file of at most MAX_SECRET bytes: never a FIFO (it would hang), a device
+    (/dev/zero never ends), a directory or binary data. Surrounding whitespace is dropped."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise StackError(f"{what} {path} cannot be read: {error.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StackError(f"{what} {path} is not a regular file")
+        if info.st_size > MAX_SECRET:
+            raise StackError(f"{what} {path} holds {info.st_size} bytes; a secret is at most {MAX_SECRET // 1024} KiB")
+        data = os.read(fd, MAX_SECRET + 1)
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise StackError(f"{what} {path} is not UTF-8 text") from None
+    if "\0" in text or len(data) > MAX_SECRET:
+        raise StackError(f"{what} {path} is not a text secret (NUL bytes, or larger than {MAX_SECRET // 1024} KiB)")
+    return text

@@ -125,7 +125,7 @@ def test_cli_options_in_the_environment_are_not_settings(tmp_path):
                 # test tooling: .ci/run exports STACKCTL_REQUIRE_ALL=1 around every stackctl the tests start
                 "STACKCTL_REQUIRE_ALL": "1", "STACKCTL_DEV_CACHE": "/tmp/cache"}
     assert env_overrides(reserved) == []
-    assert env_overrides({"PATH": "/bin", "STACK_SECRET_X": "y", "STACKCTL_": "x", "STACKCTL_A____B": "1"}) == []
+    assert env_overrides({"PATH": "/bin", "STACK_SECRET_X": "y"}) == []
     stack = stack_from("", tmp_path, env=reserved)
     assert schema.to_data(stack.config) == schema.to_data(StackConfig())
 
@@ -152,7 +152,22 @@ def test_set_overrides_environment_and_file(tmp_path):
 def test_set_value_that_is_not_yaml_is_a_string(tmp_path):
     with pytest.raises(ConfigError) as info:
         stack_from("", tmp_path, sets=["services.grafana.port=["])
-    assert str(info.value) == "--set services.grafana.port=[: services.grafana.port: must be an integer, got '[' (a string)"
+    assert str(info.value) == "--set services.grafana.port=...: services.grafana.port: must be an integer, got '[' (a string)"
+
+
+@pytest.mark.parametrize("name", ["STACKCTL_", "STACKCTL_SERVICES____PORT", "STACKCTL_SERVICES__GRAFANA__"])
+def test_environment_variables_naming_no_setting_are_refused_not_ignored(tmp_path, name):
+    with pytest.raises(ConfigError, match=f"environment variable {name}: names no setting"):
+        stack_from("", tmp_path, env={name: "1"})
+
+
+def test_set_never_repeats_the_value(tmp_path):
+    secret = "https://hooks.slack.example/T0/B0/verysecretvalue"
+    for sets in (["alerting.receivers=" + secret], ["alerting.group_wait=" + secret], [secret], ["=" + secret],
+                 ["services..port=" + secret]):
+        with pytest.raises(StackError) as info:
+            stack_from("", tmp_path, sets=sets)
+        assert "verysecretvalue" not in info.value.message + info.value.details, sets
 
 
 def test_set_without_equals_is_refused(tmp_path):
@@ -301,13 +316,13 @@ def test_bad_environment_variable_is_named_instead_of_the_file(tmp_path, env, me
 
 BAD_SETS = [
     ("unknown-key", ["services.grafna.port=1"],
-     "--set services.grafna.port=1: services.grafna: unknown key (did you mean 'grafana'?)"),
+     "--set services.grafna.port=...: services.grafna: unknown key (did you mean 'grafana'?)"),
     ("wrong-type", ["services.grafana.anonymous_viewer=yes please"],
-     "--set services.grafana.anonymous_viewer=yes please: services.grafana.anonymous_viewer: must be true or false"),
+     "--set services.grafana.anonymous_viewer=...: services.grafana.anonymous_viewer: must be true or false"),
     ("port-clash", ["services.jaeger.port=3000"],
-     "--set services.jaeger.port=3000: services.jaeger.port: host port 3000 is already used by grafana (web)"),
+     "--set services.jaeger.port=...: services.jaeger.port: host port 3000 is already used by grafana (web)"),
     ("dependency", ["services.elasticsearch.enabled=false"],
-     "--set services.elasticsearch.enabled=false: services.elasticsearch.enabled: kibana needs elasticsearch"),
+     "--set services.elasticsearch.enabled=...: services.elasticsearch.enabled: kibana needs elasticsearch"),
 ]
 
 
@@ -392,13 +407,25 @@ def test_version_compares_with_versions_and_tuples():
     ("prom/prometheus:v3.14.0", "prom/prometheus", "v3.14.0"),
     ("localhost:5000/prom/prometheus:v3.0.0", "localhost:5000/prom/prometheus", "v3.0.0"),
     ("localhost:5000/prom/prometheus", "localhost:5000/prom/prometheus", None),
-    ("grafana/grafana@sha256:abc", "grafana/grafana", None),
-    ("grafana/grafana:12.0.0@sha256:abc", "grafana/grafana", "12.0.0"),
+    ("grafana/grafana@sha256:" + "ab" * 32, "grafana/grafana", None),
+    ("grafana/grafana:12.0.0@sha256:" + "ab" * 32, "grafana/grafana", "12.0.0"),
+    ("Mirror.Example.com:5000/prom/prometheus:v3.0.0", "Mirror.Example.com:5000/prom/prometheus", "v3.0.0"),
+    ("[::1]:5000/prom/prometheus:v3.0.0", "[::1]:5000/prom/prometheus", "v3.0.0"),
 ])
 def test_image_ref_parse(text, repository, tag):
     ref = ImageRef.parse(text)
     assert (ref.repository, ref.tag) == (repository, tag)
     assert str(ref) == text
+
+
+@pytest.mark.parametrize("text", [
+    "PROM/Prometheus:v3.14.0", "prom/Prometheus:v3.14.0", "prom/prom etheus:v3", "prom/prometheus:v3 .0",
+    "prom/prometheus:", "prom//prometheus", "prom/prometheus:-v3", "grafana/grafana@sha256:abc",
+    "prom/prometheus:${STACK_SECRET_X}", "x-$HOME/p:1", "prom/prometheus\n:v3", "", "prom/prometheus:" + "v" * 129,
+])
+def test_image_references_the_engine_refuses_are_refused(text):
+    with pytest.raises(ValueError, match="not a valid image reference"):
+        ImageRef.parse(text)
 
 
 @pytest.mark.parametrize("repository, mirror, expected", [

@@ -45,3 +45,20 @@ def test_collector_without_shell_is_probed_from_the_host():
 def test_probe_url_follows_bind_address_and_port_override():
     stack = make_stack({"bind_address": "0.0.0.0", "services": {"collector": {"ports": {"health": 23133}}}})
     assert probe_url(stack, stack.get("collector")) == "http://127.0.0.1:23133/"
+
+
+def test_a_dead_container_has_failed_not_waiting():
+    prom = make_stack(METRICS).get("prometheus")
+    dead = readiness.evaluate(prom, container("prometheus", state="dead", health="none"))
+    assert dead.phase == readiness.FAILED and "dead" in dead.detail
+    setup = make_stack().get("elasticsearch_setup")
+    assert readiness.evaluate(setup, container("elasticsearch-setup", state="dead")).phase == readiness.FAILED
+    paused = readiness.evaluate(prom, container("prometheus", state="paused"))
+    assert paused.phase == readiness.WAITING
+
+
+def test_the_crash_loop_threshold():
+    prom = make_stack(METRICS).get("prometheus")
+    below = readiness.evaluate(prom, container("prometheus", restarts=readiness.CRASH_LOOP_RESTARTS - 1))
+    at = readiness.evaluate(prom, container("prometheus", restarts=readiness.CRASH_LOOP_RESTARTS))
+    assert below.phase == readiness.READY and at.phase == readiness.FAILED

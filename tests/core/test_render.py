@@ -35,7 +35,10 @@ COLLECTOR = "configs/collector/config.yaml"
 
 def rendered(text: str, directory: Path, env: dict | None = None) -> tuple[Stack, dict[str, bytes]]:
     stack = stack_from(text, directory, env=env)
-    return stack, render_bundle(stack, directory / "build")
+    return stack, render_bundle(stack)
+
+
+RUNBOOK_PATHS = ("runbooks/", "grafana/dashboards/runbooks/")
 
 
 def compose_of(plan: dict[str, bytes]) -> dict:
@@ -157,7 +160,7 @@ NOT_REFERENCES = [
     (None, r"^configs/prometheus/rules/", r'job!(=|~)"[^"]*"'),
     # Runbooks are prose for people: they may mention other components while diagnosing. Only the runbooks of
     # rendered alerts are shipped (test_runbooks_follow_the_rendered_alerts), so a whole disabled pack leaves none.
-    (None, r"^runbooks/", r".*"),
+    (None, r"^(runbooks/|grafana/dashboards/runbooks/)", r".*"),
     # A dashboard's label matcher selects a job's series; with the job gone it selects nothing (the collector's
     # panels filter out Jaeger, which exposes the same otelcol_* names).
     (None, r"^grafana/dashboards/", r'job="[^"]*"'),
@@ -249,7 +252,7 @@ def test_disabled_service_leaves_no_reference_anywhere(tmp_path, key):
     assert not secrets & set(compose.get("secrets") or {})
     for path, data in plan.items():
         for secret in secrets:
-            if not path.startswith("runbooks/"):  # prose may say how to read a secret for diagnosis
+            if not path.startswith(RUNBOOK_PATHS):  # prose may say how to read a secret for diagnosis
                 assert secret.encode() not in data, f"{path} mentions {secret}"
     # no datasource, scrape job, alerting target or exporter points at it
     names = {spec.name for spec in gone}
@@ -391,7 +394,7 @@ def test_grafana_plugin_setting_follows_the_image_version(tmp_path):
 
 def test_rendering_twice_gives_byte_identical_plans(tmp_path):
     stack = stack_from(init_text(), tmp_path)
-    first, second = render_bundle(stack, tmp_path / "build"), render_bundle(stack, tmp_path / "build")
+    first, second = render_bundle(stack), render_bundle(stack)
     assert first == second
     assert list(first) == sorted(first)
 
@@ -417,13 +420,13 @@ def _stats(root: Path) -> dict[str, tuple[int, int]]:
 
 def test_second_write_changes_nothing(tmp_path):
     stack = stack_from("", tmp_path)
-    plan = render_bundle(stack, tmp_path / "build")
+    plan = render_bundle(stack)
     out = tmp_path / "build"
     first = write_bundle(plan, out)
     assert set(first.written) == set(plan) and not first.unchanged and not first.removed
     assert tree(out) == {**plan, MANIFEST: (out / MANIFEST).read_bytes()}
     before = _stats(out)
-    second = write_bundle(render_bundle(stack, out), out)
+    second = write_bundle(render_bundle(stack), out)
     assert second.written == () and set(second.unchanged) == set(plan) and second.removed == ()
     assert _stats(out) == before  # no file touched, not even the manifest
     assert not (out / INCOMPLETE).exists()
@@ -433,7 +436,7 @@ def test_second_write_changes_nothing(tmp_path):
 def test_file_modes(tmp_path):
     stack = stack_from("", tmp_path)
     out = tmp_path / "build"
-    write_bundle(render_bundle(stack, out), out)
+    write_bundle(render_bundle(stack), out)
     for path in out.rglob("*"):
         if path.is_file():
             mode = stat.S_IMODE(path.stat().st_mode)
@@ -443,10 +446,10 @@ def test_file_modes(tmp_path):
 def test_a_changed_or_edited_file_is_rewritten(tmp_path):
     out = tmp_path / "build"
     stack = stack_from("", tmp_path)
-    write_bundle(render_bundle(stack, out), out)
+    write_bundle(render_bundle(stack), out)
     (out / PROMETHEUS).write_text("edited by hand\n")
     stack = stack_from("services:\n  prometheus:\n    retention: 30d\n", tmp_path)
-    plan = render_bundle(stack, out)
+    plan = render_bundle(stack)
     result = write_bundle(plan, out)
     assert PROMETHEUS not in result.unchanged
     assert COMPOSE_FILE in result.written  # the retention flag changed
@@ -455,13 +458,14 @@ def test_a_changed_or_edited_file_is_rewritten(tmp_path):
 
 def test_turning_a_service_off_removes_its_files_and_directories(tmp_path):
     out = tmp_path / "build"
-    write_bundle(render_bundle(stack_from("", tmp_path), out), out)
+    write_bundle(render_bundle(stack_from("", tmp_path)), out)
     assert (out / "configs/logstash/pipeline/main.conf").exists()
-    plan = render_bundle(stack_from(off("logstash", "kibana"), tmp_path), out)
+    plan = render_bundle(stack_from(off("logstash", "kibana"), tmp_path))
     result = write_bundle(plan, out)
+    runbooks = ("LogstashDown", "LogstashPipelineBackingUp", "KibanaDown")
     assert set(result.removed) == {"configs/logstash/logstash.yml", "configs/logstash/pipeline/main.conf",
-                                   "configs/kibana/kibana.yml", "runbooks/LogstashDown.md",
-                                   "runbooks/LogstashPipelineBackingUp.md", "runbooks/KibanaDown.md"}
+                                   "configs/kibana/kibana.yml", *(f"runbooks/{name}.md" for name in runbooks),
+                                   *(f"grafana/dashboards/runbooks/{name}.json" for name in runbooks)}
     assert tree(out) == {**plan, MANIFEST: (out / MANIFEST).read_bytes()}
     assert not (out / "configs/logstash").exists() and not (out / "configs/kibana").exists()
     empty = [d for d in out.rglob("*") if d.is_dir() and not any(d.iterdir())]
@@ -470,7 +474,7 @@ def test_turning_a_service_off_removes_its_files_and_directories(tmp_path):
 
 def test_a_crash_marker_makes_the_next_write_rewrite_everything(tmp_path):
     out = tmp_path / "build"
-    plan = render_bundle(stack_from("", tmp_path), out)
+    plan = render_bundle(stack_from("", tmp_path))
     write_bundle(plan, out)
     (out / INCOMPLETE).write_text("stackctl render in progress\n")  # a write that died half-way
     (out / PROMETHEUS).write_bytes(plan[PROMETHEUS][:10])  # ... leaving a file behind
@@ -482,9 +486,9 @@ def test_a_crash_marker_makes_the_next_write_rewrite_everything(tmp_path):
 
 def test_after_a_crash_stale_files_of_the_last_complete_write_are_still_removed(tmp_path):
     out = tmp_path / "build"
-    write_bundle(render_bundle(stack_from("", tmp_path), out), out)
+    write_bundle(render_bundle(stack_from("", tmp_path)), out)
     (out / INCOMPLETE).write_text("stackctl render in progress\n")
-    plan = render_bundle(stack_from("preset: metrics\n", tmp_path), out)
+    plan = render_bundle(stack_from("preset: metrics\n", tmp_path))
     result = write_bundle(plan, out)
     assert "configs/kibana/kibana.yml" in result.removed
     assert tree(out) == {**plan, MANIFEST: (out / MANIFEST).read_bytes()}
@@ -495,7 +499,7 @@ def test_a_directory_not_written_by_stackctl_is_refused(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     with pytest.raises(StackError, match="not written by stackctl"):
-        write_bundle(render_bundle(stack_from("", tmp_path), out), out)
+        write_bundle(render_bundle(stack_from("", tmp_path)), out)
     assert tree(out) == {"notes.txt": b"keep me"}
 
 
@@ -544,13 +548,13 @@ def test_no_secret_value_appears_in_any_rendered_file(project: Project, cli):
             assert value.encode() not in data, f"{path} contains the value of {name}"
     known = store.known_values(stack, environ={})
     assert known.keys() == values.keys()
-    assert check_no_secret_values(stack, render_bundle(stack, project.build), known) == []
+    assert check_no_secret_values(stack, render_bundle(stack), known) == []
 
 
 def test_the_secret_value_check_finds_a_leak(project: Project, cli):
     assert cli("-f", project.file, "render").code == 0
     stack = project.load()
-    plan = render_bundle(stack, project.build)
+    plan = render_bundle(stack)
     store = SecretStore.for_stack(stack)
     value = store.read("grafana_admin_password")
     plan["configs/kibana/kibana.yml"] += f"leaked: {value}\n".encode()
@@ -585,12 +589,26 @@ def test_secrets_are_generated_once(project: Project, cli):
 
 
 def test_secrets_dir_that_is_too_open_is_tightened(project: Project, cli):
-    (project.state / "secrets").mkdir(parents=True)
+    assert cli("-f", project.file, "render").code == 0
+    (project.state / "secrets" / "grafana_admin_password").unlink()  # so the next render writes one again
     project.state.chmod(0o755)
     (project.state / "secrets").chmod(0o777)
     assert cli("-f", project.file, "render").code == 0
     assert stat.S_IMODE(project.state.stat().st_mode) == 0o700
     assert stat.S_IMODE((project.state / "secrets").stat().st_mode) == 0o700
+
+
+def test_rendering_is_relocatable(tmp_path):
+    """The same stack gives the same bytes wherever it is rendered: no path of the rendering machine inside."""
+    plans = []
+    for where in ("one", "two/deeper"):
+        (tmp_path / where).mkdir(parents=True)
+        stack, plan = rendered("", tmp_path / where)
+        plans.append(plan)
+        for path, data in plan.items():
+            assert str(tmp_path).encode() not in data, path
+            assert b"file://" not in data, path
+    assert plans[0] == plans[1]
 
 
 def test_runbooks_follow_the_rendered_alerts(tmp_path):

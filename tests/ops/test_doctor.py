@@ -91,3 +91,24 @@ def test_doctor_accepts_ports_held_by_this_stack():
 
     checks = by_name(run_checks(make_stack(METRICS), facts(Running(), port_free=lambda host, port: port != 3000)))
     assert checks["port 3000"].status == OK and "this stack" in checks["port 3000"].found
+
+
+def test_doctor_checks_ports_on_the_bind_address_of_the_stack():
+    asked = []
+
+    def port_free(host, port):
+        asked.append((host, port))
+        return True
+
+    stack = make_stack({"preset": "metrics", "bind_address": "192.168.7.9"})
+    run_checks(stack, facts(FakeEngine(), port_free=port_free))
+    assert asked and {host for host, _ in asked} == {"192.168.7.9"}
+    assert {port for _, port in asked} == {9090, 9093, 3000}
+
+
+def test_doctor_checks_each_kernel_need_once_against_its_minimum():
+    stack = make_stack({"preset": "logs"})
+    checks = by_name(run_checks(stack, facts(FakeEngine(), read_file=lambda p: "262143\n" if "max_map" in p else "")))
+    assert checks["vm.max_map_count"].status == FAIL and "262144" in checks["vm.max_map_count"].found
+    metrics = by_name(run_checks(make_stack(METRICS), facts(FakeEngine())))
+    assert "vm.max_map_count" not in metrics  # only Elasticsearch needs it

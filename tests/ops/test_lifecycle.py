@@ -51,3 +51,34 @@ def test_failure_report_names_the_service_with_its_healthcheck_output_and_log():
     assert "last healthcheck output of prometheus:\n  wget: can't connect\n  wget: server returned 503" in report
     assert "last 30 log lines of prometheus:\nlog of id-prometheus (last 30)" in report
     assert "alertmanager" not in report  # ready services are not reported
+
+
+def test_the_wait_stops_exactly_at_the_timeout_and_never_sleeps_past_it():
+    stack = make_stack(METRICS)
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    ok, statuses = wait_until_ready(stack, lambda: [], lambda url: (True, ""), timeout=10, interval=4,
+                                    clock=lambda: now[0], sleep=sleep)
+    assert not ok and all(s.phase == "waiting" for s in statuses)
+    assert slept == [4, 4, 2], "sleeps cut to the time left, and none after the last look"
+    assert now[0] == 10
+
+
+def test_the_wait_returns_at_the_first_failure_without_sleeping():
+    stack = make_stack(METRICS)
+    slept: list[float] = []
+    looks = []
+
+    def inspect():
+        looks.append(1)
+        return [container("prometheus", state="exited", exit_code=1), container("alertmanager", health="starting")]
+
+    ok, statuses = wait_until_ready(stack, inspect, lambda url: (True, ""), timeout=600, interval=1,
+                                    clock=lambda: 0.0, sleep=slept.append)
+    assert not ok and len(looks) == 1 and slept == []
+    assert {s.service: s.phase for s in statuses}["prometheus"] == "failed"

@@ -35,7 +35,7 @@ DEBIAN_IMAGES = ("services:\n"
 def written_bundle(text: str, directory: Path) -> tuple[Stack, dict[str, bytes], Path]:
     stack = stack_from(text, directory)
     out = directory / "build"
-    plan = render_bundle(stack, out)
+    plan = render_bundle(stack)
     write_bundle(plan, out)
     return stack, plan, out
 
@@ -98,7 +98,7 @@ def checks_of(stack: Stack, plan: dict[str, bytes], directory: Path) -> dict:
 @pytest.mark.tools
 def test_tool_checks_report_every_tool_with_its_version(tmp_path, tools):
     stack = stack_from(DEBIAN_IMAGES, tmp_path)
-    results = checks_of(stack, render_bundle(stack, tmp_path / "build"), tmp_path / "staged")
+    results = checks_of(stack, render_bundle(stack), tmp_path / "staged")
     assert not [r for r in results.values() if r.status in ("failed", "missing")], results
     assert re.fullmatch(r"promtool \d+\.\d+\.\d+ \(image 2\.42\.0\)", results["promtool check config"].tool)
     assert re.fullmatch(r"amtool \d+\.\d+\.\d+ \(image 0\.25\.0\)", results["amtool check-config"].tool)
@@ -114,7 +114,7 @@ def _break(plan: dict[str, bytes], path: str, change) -> dict[str, bytes]:
 @pytest.mark.tools
 def test_a_broken_file_fails_validation_with_the_tools_message(tmp_path, tools):
     stack = stack_from("", tmp_path)
-    plan = render_bundle(stack, tmp_path / "build")
+    plan = render_bundle(stack)
     plan = _break(plan, PROMETHEUS, lambda d: d["global"].update(scrape_interval="1s1m"))
     plan = _break(plan, ALERTMANAGER, lambda d: d["route"].update(receiver="nowhere"))
     plan = _break(plan, COMPOSE_FILE, lambda d: d["services"]["grafana"].update(bogus_setting=1))
@@ -207,3 +207,17 @@ def test_tool_checks_without_compose_report_it_missing(tmp_path, path_without_to
     results = {r.name: r for r in tool_checks(stack, out, no_compose)}
     assert results["docker compose config"].status == "missing"
     assert "promtool check config" not in results  # Prometheus is off in this preset: nothing to check
+
+
+@pytest.mark.tools
+def test_promtool_checks_every_rule_file_of_the_bundle(tmp_path, tools):
+    """The validator's glob covers all rule files: breaking any one of them fails the check."""
+    stack = stack_from("", tmp_path)
+    plan = render_bundle(stack)
+    rule_files = sorted(p for p in plan if p.startswith("configs/prometheus/rules/") and p.endswith(".yml"))
+    assert len(rule_files) >= 4
+    for index, broken in enumerate((rule_files[0], rule_files[-1])):
+        bad = {**plan, broken: plan[broken] + b"\n  - name: broken\n    rules:\n      - alert: X\n        expr: 'up ==='\n"}
+        results = checks_of(stack, bad, tmp_path / f"staged-{index}")
+        assert results["promtool check rules"].status == "failed", broken
+        assert Path(broken).name in results["promtool check rules"].message

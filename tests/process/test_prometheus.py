@@ -69,7 +69,7 @@ def bundle(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("process")
     (root / "stack.yaml").write_text(STACK)
     stack = load_stack(root / "stack.yaml", environ={})
-    write_bundle(render_bundle(stack, root / "build"), root / "build")
+    write_bundle(render_bundle(stack), root / "build")
     return root / "build"
 
 

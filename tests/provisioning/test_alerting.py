@@ -126,7 +126,7 @@ def test_a_literal_secret_is_refused_without_echoing_it(key, receiver):
     ({"name": "s", "type": "slack", "api_url": {}}, "alerting.receivers[0].api_url", "exactly one of"),
     ({"name": "s", "type": "slack", "api_url": {"value": "x"}}, "alerting.receivers[0].api_url.value", "unknown key"),
     ({"name": "s", "type": "slack", "api_url": {"from_env": "NOT-A-VAR"}}, "alerting.receivers[0].api_url.from_env",
-     "environment variable name"),
+     "NAME of an environment variable"),
     ({"name": "s", "type": "slack"}, "alerting.receivers[0].api_url", "required for a slack receiver"),
     ({"name": "p", "type": "pagerduty", "routing_key": {"from_env": "X"}, "channel": "#a"},
      "alerting.receivers[0].channel", "not a setting of a pagerduty receiver"),

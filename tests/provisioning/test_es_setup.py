@@ -47,7 +47,7 @@ def make_stack(directory: Path, text: str) -> Stack:
 
 def write_setup(stack: Stack, out: Path) -> Path:
     """The setup job's files as rendered into the bundle; returns the script."""
-    for rel, data in render_bundle(stack, out).items():
+    for rel, data in render_bundle(stack).items():
         if rel.startswith(SETUP_DIR + "/"):
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,7 @@ def test_rendered_script_is_valid_bash(tmp_path: Path, name: str):
 
 
 def test_no_setup_job_without_elasticsearch(tmp_path: Path):
-    plan = render_bundle(make_stack(tmp_path / "m", "version: 1\npreset: metrics\n"), tmp_path / "m" / "build")
+    plan = render_bundle(make_stack(tmp_path / "m", "version: 1\npreset: metrics\n"))
     assert not any(rel.startswith(SETUP_DIR) for rel in plan)
 
 
@@ -198,7 +198,7 @@ def test_retention_follows_the_setting_when_there_is_one(tmp_path: Path):
     stack = make_stack(tmp_path / "r", STACKS["logs"])
     # `services.elasticsearch.log_retention` is read when the config model has it; "7d" otherwise.
     object.__setattr__(stack.services["elasticsearch"].settings, "log_retention", "30d")
-    policy = render_bundle(stack, tmp_path / "r" / "build")[f"{SETUP_DIR}/ilm-policy.json"]
+    policy = render_bundle(stack)[f"{SETUP_DIR}/ilm-policy.json"]
     import json
 
     assert json.loads(policy)["policy"]["phases"]["delete"]["min_age"] == "30d"

@@ -3,6 +3,7 @@ concrete diagnosis (queries, dashboards, logs, commands) and valid PromQL."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -119,18 +120,30 @@ def test_dashboards_and_commands_named_exist():
                 assert sub in groups[command], f"{path.name}: no command stackctl {command} {sub}"
 
 
-def test_runbook_links_resolve_in_the_rendered_bundle(tmp_path):
-    """Without rules.runbook_base_url, links point at the runbooks copied into the bundle."""
-    bundle = render_stack(tmp_path, {"rules": {"slos": TEST_STACK["rules"]["slos"]}})
+def test_without_a_base_url_runbook_links_open_their_grafana_dashboard(tmp_path):
+    """The link opens in a browser on the machine running the stack: each runbook is a Grafana dashboard."""
+    bundle = render_stack(tmp_path, {"services": {"grafana": {"port": 3001}},
+                                     "rules": {"slos": TEST_STACK["rules"]["slos"]}})
     rules = alert_rules(bundle)
     assert rules
+    dashboards = {json.loads(p.read_text())["uid"]: json.loads(p.read_text())
+                  for p in (bundle / "grafana/dashboards/runbooks").glob("*.json")}
     for rule in rules:
+        url = urlparse(rule["annotations"]["runbook_url"])
+        assert (url.scheme, url.netloc) == ("http", "localhost:3001"), rule["annotations"]["runbook_url"]
+        _, d, uid, slug = url.path.split("/")
+        assert d == "d" and slug == rule["alert"].lower() and len(uid) <= 40
+        panel = dashboards[uid]["panels"][0]
+        assert (panel["type"], panel["options"]["mode"]) == ("text", "markdown")
+        assert panel["options"]["content"] == RUNBOOKS[rule["alert"]].read_text()
+    assert len(dashboards) == len({r["alert"] for r in rules})
+
+
+def test_without_grafana_runbook_links_name_the_runbook_in_the_bundle(tmp_path):
+    bundle = render_stack(tmp_path, {"services": {"grafana": {"enabled": False}}})
+    for rule in alert_rules(bundle):
         url = rule["annotations"]["runbook_url"]
-        assert url.startswith("file://"), url
-        path = Path(url2pathname(urlparse(url).path))
-        assert path == (bundle / "runbooks" / f"{rule['alert']}.md").absolute() or path.name == f"{rule['alert']}.md"
-        assert path.is_file(), f"{rule['alert']}: {url} does not exist"
-        assert path.read_text() == RUNBOOKS[rule["alert"]].read_text()
+        assert url == f"runbooks/{rule['alert']}.md" and (bundle / url).is_file()
 
 
 @pytest.mark.tools
