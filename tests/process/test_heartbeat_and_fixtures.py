@@ -55,7 +55,7 @@ def test_heartbeat_reaches_alertmanager_and_only_the_heartbeat_url(tmp_path: Pat
         f"  receivers:\n    - {{name: everyone, type: webhook, severities: [critical, warning, info], url: '{hook_url}/everyone'}}\n")
     stack = load_stack(tmp_path / "stack.yaml", environ={})
     build = tmp_path / "build"
-    write_bundle(render_bundle(stack, build), build)
+    write_bundle(render_bundle(stack), build)
     prom_dir = build / "configs" / "prometheus"
     config = tmp_path / "prometheus.yml"
     config.write_text((prom_dir / "prometheus.yml").read_text()
@@ -71,7 +71,10 @@ def test_heartbeat_reaches_alertmanager_and_only_the_heartbeat_url(tmp_path: Pat
 
             run.start("prometheus", [str(extract_package("prometheus") / "usr/bin/prometheus"),
                                      f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                                     f"--web.listen-address=127.0.0.1:{prom_port}"])
+                                     f"--web.listen-address=127.0.0.1:{prom_port}",
+                                     # Alerts evaluated before Alertmanager is discovered are dropped and re-sent
+                                     # only after the resend delay (1m by default): keep the test short.
+                                     "--rules.alert.resend-delay=2s"])
             run.wait_ready("prometheus", f"http://127.0.0.1:{prom_port}/-/ready")
             in_alertmanager = []
 
