@@ -162,3 +162,54 @@ def test_readme_lists_every_dashboard():
     text = (RUNBOOK_DIR / "README.md").read_text()
     assert all(f"`{uid}`" in text for uid in DASHBOARD_UIDS)
     assert not yaml.safe_load("[]")  # the module imports stay used
+
+
+# --- The coverage of the upstream mixins (runbooks/README.md) ---------------------------------------------------
+
+COVERAGE_HEADING = "## Coverage of the upstream mixins"
+OWN_HEADING = "### Our alerts without an upstream equivalent"
+MIXINS = ("prometheus-mixin", "alertmanager-mixin", "node-mixin", "Grafana mixin", "OpenTelemetry collector")
+
+
+def mixin_coverage() -> tuple[dict[str, list[tuple[str, str, str]]], list[str]]:
+    """The coverage section of runbooks/README.md: {mixin heading: [(upstream alert, ours, why not)]}, and the
+    names listed as our own alerts without an upstream equivalent."""
+    section = (RUNBOOK_DIR / "README.md").read_text().split(COVERAGE_HEADING, 1)[1]
+    section = re.split(r"^## ", section, flags=re.M)[0]
+    tables, own = section.split(OWN_HEADING, 1)
+    rows: dict[str, list[tuple[str, str, str]]] = {}
+    for part in re.split(r"^### ", tables, flags=re.M)[1:]:
+        heading, *lines = part.splitlines()
+        table = [[cell.strip() for cell in line.strip()[1:-1].split("|")] for line in lines if line.startswith("|")]
+        assert table[0] == ["upstream alert", "ours", "why not, or how ours differs"], heading
+        rows[heading] = [tuple(cells) for cells in table[2:]]
+    return rows, re.findall(r"`([A-Za-z0-9]+)`", own)
+
+
+def test_mixin_coverage_names_only_alerts_we_render_and_every_one_we_render(alerts):
+    """The table cannot rot: an alert named as ours must exist as rendered (full stack, every pack), and every
+    rendered alert is either some upstream alert's counterpart or listed as our own."""
+    rows, own = mixin_coverage()
+    for mixin in MIXINS:
+        assert any(heading.startswith(mixin) for heading in rows), f"no table for {mixin}"
+    ours: set[str] = set()
+    problems = []
+    for heading, table in rows.items():
+        assert table, f"{heading}: empty table"
+        upstream = [row[0] for row in table]
+        assert len(upstream) == len(set(upstream)), f"{heading}: an upstream alert listed twice"
+        for name, cell, why in table:
+            if cell == "—":
+                if not why:
+                    problems.append(f"{heading}: {name} has no alert of ours and no reason why")
+                continue
+            names = re.findall(r"`([^`]*)`", cell)
+            if not names or re.sub(r"`[^`]*`|,", "", cell).strip():
+                problems.append(f"{heading}: {name}: ours must be `AlertName`s or —, got {cell!r}")
+            ours.update(names)
+    problems += [f"{name} is named as ours but not rendered" for name in sorted((ours | set(own)) - set(alerts))]
+    problems += [f"{name} is rendered but in no table row and not listed as our own"
+                 for name in sorted(set(alerts) - ours - set(own))]
+    problems += [f"{name} is listed as our own but covers an upstream alert" for name in sorted(ours & set(own))]
+    assert len(own) == len(set(own)), "an alert is listed twice as our own"
+    assert not problems, "\n".join(problems)
