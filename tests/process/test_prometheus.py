@@ -135,7 +135,7 @@ def prometheus_for(stack_text: str, tmp_path: Path) -> Iterator[str]:
     (tmp_path / "stack.yaml").write_text(stack_text)
     stack = load_stack(tmp_path / "stack.yaml", environ={})
     build = tmp_path / "build"
-    write_bundle(render_bundle(stack, build), build)
+    write_bundle(render_bundle(stack), build)
     config_dir = build / "configs" / "prometheus"
     config = tmp_path / "prometheus.yml"
     config.write_text((config_dir / "prometheus.yml").read_text().replace(
