@@ -12,27 +12,18 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
-from stackctl.core.render import render_bundle
-from stackctl.shells.fs import write_bundle
-from stackctl.shells.stackfile import load_stack
+from tests.provisioning.test_rules import render_stack
 from tests.support import expositions
+from tests.support.loopback import alertmanager_argv, free_port, processes, require_debian, wait_for
 
 pytestmark = pytest.mark.process
-
-
-def binaries_or_skip() -> None:
-    try:
-        from tests.support.debian import extract_package
-
-        for package in ("prometheus", "prometheus-alertmanager"):
-            extract_package(package)
-    except Exception as error:  # no apt here: skipped, which STACKCTL_REQUIRE_ALL turns into a failure in CI
-        pytest.skip(f"cannot unpack Debian's packages: {error}")
+PACKAGES = ("prometheus", "prometheus-alertmanager")
 
 
 def test_heartbeat_reaches_alertmanager_and_only_the_heartbeat_url(tmp_path: Path):
-    binaries_or_skip()
+    require_debian(*PACKAGES)
     received: list[dict] = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -47,35 +38,21 @@ def test_heartbeat_reaches_alertmanager_and_only_the_heartbeat_url(tmp_path: Pat
     hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     hook_url = f"http://127.0.0.1:{hook.server_port}"
-    am_port, prom_port = expositions.free_port(), expositions.free_port()
-    (tmp_path / "stack.yaml").write_text(
+    am_port = free_port()
+    bundle = render_stack(tmp_path, yaml.safe_load(
         "preset: metrics\nservices:\n  prometheus:\n    evaluation_interval: 1s\n"
         f"alerting:\n  group_wait: 1s\n  heartbeat: {{url: '{hook_url}/ping', interval: 1m}}\n"
         # A receiver of every severity: the heartbeat must not reach it.
-        f"  receivers:\n    - {{name: everyone, type: webhook, severities: [critical, warning, info], url: '{hook_url}/everyone'}}\n")
-    stack = load_stack(tmp_path / "stack.yaml", environ={})
-    build = tmp_path / "build"
-    write_bundle(render_bundle(stack), build)
-    prom_dir = build / "configs" / "prometheus"
-    config = tmp_path / "prometheus.yml"
-    config.write_text((prom_dir / "prometheus.yml").read_text()
-                      .replace("/etc/prometheus/rules/*.yml", str(prom_dir / "rules" / "*.yml"))
-                      .replace("alertmanager:9093", f"127.0.0.1:{am_port}"))
+        f"  receivers:\n    - {{name: everyone, type: webhook, severities: [critical, warning, info], url: '{hook_url}/everyone'}}\n"))
     try:
-        with expositions.processes(tmp_path) as run:
-            run.start("alertmanager", expositions.alertmanager_argv(
-                build / "configs" / "alertmanager" / "alertmanager.yml", tmp_path / "am-data",
+        with processes(tmp_path) as run:
+            run.start("alertmanager", alertmanager_argv(
+                bundle / "configs" / "alertmanager" / "alertmanager.yml", tmp_path / "am-data",
                 f"127.0.0.1:{am_port}", "--cluster.listen-address="))
             run.wait_ready("alertmanager", f"http://127.0.0.1:{am_port}/-/ready")
-            from tests.support.debian import extract_package
-
-            run.start("prometheus", [str(extract_package("prometheus") / "usr/bin/prometheus"),
-                                     f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                                     f"--web.listen-address=127.0.0.1:{prom_port}",
-                                     # Alerts evaluated before Alertmanager is discovered are dropped and re-sent
-                                     # only after the resend delay (1m by default): keep the test short.
-                                     "--rules.alert.resend-delay=2s"])
-            run.wait_ready("prometheus", f"http://127.0.0.1:{prom_port}/-/ready")
+            # Alerts evaluated before Alertmanager is discovered are dropped and re-sent only after the resend
+            # delay (1m by default): keep the test short.
+            run.prometheus(bundle, "--rules.alert.resend-delay=2s", alertmanager=f"127.0.0.1:{am_port}")
             in_alertmanager = []
 
             def arrived() -> bool:
@@ -83,7 +60,7 @@ def test_heartbeat_reaches_alertmanager_and_only_the_heartbeat_url(tmp_path: Pat
                                                   params={"filter": 'alertname="Heartbeat"'}, timeout=5).json()
                 return bool(in_alertmanager) and bool(received)
 
-            assert expositions.wait_for(arrived, 60), (in_alertmanager, received, run.log("alertmanager"), run.log("prometheus"))
+            assert wait_for(arrived, 60), (in_alertmanager, received, run.log("alertmanager"), run.log("prometheus"))
             assert in_alertmanager[0]["labels"]["severity"] == "info"
             assert in_alertmanager[0]["receivers"] == [{"name": "heartbeat"}]
             time.sleep(3)  # would anything else be sent?
@@ -94,7 +71,8 @@ def test_heartbeat_reaches_alertmanager_and_only_the_heartbeat_url(tmp_path: Pat
 
 
 def test_recorded_fixtures_are_what_the_binaries_expose_now(tmp_path: Path):
-    binaries_or_skip()
+    require_debian(*PACKAGES, "prometheus-node-exporter", "prometheus-pushgateway",
+                   "prometheus-blackbox-exporter")
     written = expositions.record(tmp_path)
     assert set(written) == {p.name for p in expositions.RECORDED.glob("*.prom")}
     for name in sorted(written):

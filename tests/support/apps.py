@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print("ready", flush=True)
     stop.wait()
     server.shutdown()
     return 0

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+
+from tests.support.loopback import alertmanager_argv, debian_binary, free_port, get, processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "metrics"
@@ -98,106 +96,13 @@ def shape(families: dict[str, Family]) -> dict[str, tuple[str, frozenset[frozens
 # --- recording the binaries that run here -------------------------------------------------------------------------
 
 
-def get(url: str, timeout: float = 5) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"Accept": "text/plain;version=0.0.4"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def alertmanager_argv(config: Path, storage: Path, listen: str, *extra: str) -> list[str]:
-    """Debian's Alertmanager, which loads its default templates from /usr/share/prometheus/alertmanager (a Debian
-    patch) and refuses to start without them. Where they are not installed it runs in a private mount namespace
-    with the unpacked package's usr/share overlaid on /usr/share: nothing changes outside that process."""
-    from tests.support.debian import extract_package
-
-    root = extract_package("prometheus-alertmanager")
-    argv = [str(root / "usr/bin/prometheus-alertmanager"), f"--config.file={config}", f"--storage.path={storage}",
-            f"--web.listen-address={listen}", *extra]
-    if Path("/usr/share/prometheus/alertmanager/default.tmpl").exists():
-        return argv
-    script = f'mount -t overlay overlay -o lowerdir={root / "usr/share"}:/usr/share /usr/share && exec "$@"'
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "alertmanager", *argv]
-
-
-class Processes:
-    """Processes started for a test or a recording, each logging to a file; all stopped by stop_all()."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.started: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "wb")
-        process = subprocess.Popen(argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        self.started[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")[-3000:]
-
-    def wait_ready(self, name: str, url: str, timeout: float = 30) -> None:
-        process = self.started[name]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)}")
-            try:
-                if get(url, timeout=1)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{name}: {url} not ready after {timeout}s:\n{self.log(name)}")
-
-    def stop_all(self) -> None:
-        for process in reversed(list(self.started.values())):
-            if process.poll() is None:
-                process.terminate()
-        for process in reversed(list(self.started.values())):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-@contextmanager
-def processes(workdir: Path) -> Iterator[Processes]:
-    running = Processes(workdir)
-    try:
-        yield running
-    finally:
-        running.stop_all()
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def record(out: Path, settle: float = 5.0) -> dict[str, str]:
     """Run the Debian binaries and the two apps on loopback, wired as the stack wires them, and write their
     expositions to out/<component>-<version>.prom. Returns {file name: url recorded}."""
-    from tests.support.debian import extract_package, package_version
+    from tests.support.debian import package_version
 
-    def binary(package: str, name: str) -> str:
-        return str(extract_package(package) / "usr" / "bin" / name)
+    def binary(package: str) -> str:
+        return str(debian_binary(package))
 
     versions = {pkg: package_version(pkg) for pkg in (
         "prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "prometheus-pushgateway",
@@ -206,8 +111,7 @@ def record(out: Path, settle: float = 5.0) -> dict[str, str]:
     written: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="record-metrics-") as tmp, processes(Path(tmp)) as run:
         work = Path(tmp)
-        port = {name: free_port() for name in ("am", "am_cluster", "node", "pg", "bb", "prom", "closed",
-                                                "otel", "otel_metrics", "pc", "pc_metrics")}
+        port = {name: free_port() for name in ("am", "am_cluster", "node", "pg", "bb", "prom", "closed")}
         am, node, pg, bb, prom = (f"127.0.0.1:{port[k]}" for k in ("am", "node", "pg", "bb", "prom"))
         # Alertmanager: one webhook to a closed loopback port, so a notification is attempted and fails.
         (work / "alertmanager.yml").write_text(
@@ -218,10 +122,10 @@ def record(out: Path, settle: float = 5.0) -> dict[str, str]:
             f"--cluster.listen-address=127.0.0.1:{port['am_cluster']}",
             f"--cluster.advertise-address=127.0.0.1:{port['am_cluster']}"))
         run.wait_ready("alertmanager", f"http://{am}/-/ready")
-        run.start("node", [binary("prometheus-node-exporter", "prometheus-node-exporter"),
+        run.start("node", [binary("prometheus-node-exporter"),
                            f"--web.listen-address={node}", "--no-collector.systemd"])
         run.wait_ready("node", f"http://{node}/metrics")
-        run.start("pushgateway", [binary("prometheus-pushgateway", "prometheus-pushgateway"),
+        run.start("pushgateway", [binary("prometheus-pushgateway"),
                                   f"--web.listen-address={pg}", f"--persistence.file={work / 'pg.data'}"])
         run.wait_ready("pushgateway", f"http://{pg}/-/ready")
         push = urllib.request.Request(f"http://{pg}/metrics/job/record/instance/loopback", method="PUT",
@@ -229,15 +133,14 @@ def record(out: Path, settle: float = 5.0) -> dict[str, str]:
                                            b"record_last_success_timestamp_seconds 1.7e+09\n")
         urllib.request.urlopen(push, timeout=5).close()
         (work / "blackbox.yml").write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
-        run.start("blackbox", [binary("prometheus-blackbox-exporter", "prometheus-blackbox-exporter"),
+        run.start("blackbox", [binary("prometheus-blackbox-exporter"),
                                f"--config.file={work / 'blackbox.yml'}", f"--web.listen-address={bb}"])
         run.wait_ready("blackbox", f"http://{bb}/-/healthy")
+        app_metrics = {}
         for app, convention in (("otel", "otel"), ("pc", "prometheus-client")):
-            run.start(app, [sys.executable, "-m", "tests.support.apps", convention, "--port", str(port[app]),
-                            "--metrics-port", str(port[f"{app}_metrics"]), "--namespace", "shop"])
-            run.wait_ready(app, f"http://127.0.0.1:{port[f'{app}_metrics']}/metrics")
+            app_port, app_metrics[app] = run.app(app, convention, namespace="shop")
             for path in ("/ok", "/fail", "/slow"):
-                get(f"http://127.0.0.1:{port[app]}{path}")
+                get(f"http://127.0.0.1:{app_port}{path}")
         (work / "rules.yml").write_text(
             "groups:\n  - name: record\n    interval: 1s\n    rules:\n      - alert: AlwaysFiring\n"
             "        expr: vector(1)\n")
@@ -250,7 +153,7 @@ scrape_configs:
   - {{job_name: alertmanager, static_configs: [{{targets: ['{am}']}}]}}
   - {{job_name: node-exporter, static_configs: [{{targets: ['{node}']}}]}}
 """)
-        run.start("prometheus", [binary("prometheus", "prometheus"), f"--config.file={work / 'prometheus.yml'}",
+        run.start("prometheus", [binary("prometheus"), f"--config.file={work / 'prometheus.yml'}",
                                  f"--storage.tsdb.path={work / 'prom-data'}", f"--web.listen-address={prom}",
                                  "--rules.alert.resend-delay=1s"])
         run.wait_ready("prometheus", f"http://{prom}/-/ready")
@@ -270,8 +173,8 @@ scrape_configs:
             f"pushgateway-{versions['prometheus-pushgateway']}": f"http://{pg}/metrics",
             f"blackbox-exporter-{versions['prometheus-blackbox-exporter']}": f"http://{bb}/metrics",
             f"blackbox-exporter-{versions['prometheus-blackbox-exporter']}-probe": f"http://{bb}/probe?{probe}",
-            "app-opentelemetry-sdk": f"http://127.0.0.1:{port['otel_metrics']}/metrics",
-            "app-prometheus-client": f"http://127.0.0.1:{port['pc_metrics']}/metrics",
+            "app-opentelemetry-sdk": f"http://127.0.0.1:{app_metrics['otel']}/metrics",
+            "app-prometheus-client": f"http://127.0.0.1:{app_metrics['pc']}/metrics",
         }
         for name, url in targets.items():
             status, text = get(url)
