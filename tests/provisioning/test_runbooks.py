@@ -12,6 +12,7 @@ from urllib.request import url2pathname
 import pytest
 import yaml
 
+from tests.provisioning.test_dashboards import metric_names
 from tests.provisioning.test_rules import TEST_STACK, alert_rules, find_tool, render_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,12 +25,6 @@ DASHBOARD_UIDS = {"stackctl-stack-overview", "stackctl-service-red", "stackctl-s
 TRACED = {"HTTPErrorRatioHigh", "HTTPLatencyP95High", "HTTPTrafficDrop", "SLOErrorBudgetBurn",
           "SLOErrorBudgetExhausted", "OtelCollectorRefusingTelemetry"}
 PROMQL_BLOCK = re.compile(r"```promql\n(.*?)```", re.S)
-# Words that look like metric names in an expression but are PromQL functions, keywords or label names.
-PROMQL_WORDS = {
-    "sum", "avg", "count", "max", "min", "topk", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "and", "or", "unless", "offset", "rate", "increase", "predict_linear", "histogram_quantile", "avg_over_time",
-    "vector", "label_replace", "deriv", "changes", "bool",
-}
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +40,6 @@ def sections(text: str) -> dict[str, str]:
     """## heading -> its body."""
     parts = re.split(r"^## (.+)$", text, flags=re.M)
     return {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts), 2)}
-
-
-def metrics_in(expr: str) -> set[str]:
-    """Metric and recording-rule names in a PromQL expression (label matchers, grouping and functions removed)."""
-    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
-    names = set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()", expr))  # not followed by "(": no functions
-    return names - PROMQL_WORDS
 
 
 def test_every_alert_has_a_runbook_and_every_runbook_an_alert(alerts):
@@ -85,7 +72,7 @@ def test_runbook_is_about_its_alert(name, alerts):
     if name not in alerts:
         pytest.skip("no such alert (reported by the coverage test)")
     text = RUNBOOKS[name].read_text()
-    used = set().union(*(metrics_in(rule["expr"]) for rule in alerts[name]))
+    used = set().union(*(metric_names(rule["expr"]) for rule in alerts[name]))
     # (Heartbeat, vector(1), is computed from no metric.)
     assert not used or used & set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text)), f"mentions none of {sorted(used)}"
     header = text.split("## ", 1)[0]
