@@ -62,6 +62,15 @@ def _check_order(obj: Any, warning: str, critical: str, higher_is_worse: bool = 
                                       "the warning fires first, the critical alert when it gets worse")
 
 
+def _check_plain_url(url: Any) -> None:
+    """A URL Alertmanager 0.25 can only read from alertmanager.yml itself (webhook receivers, the heartbeat)."""
+    if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+\S*", url):
+        raise SchemaError(("url",), "must be an http:// or https:// URL")
+    if re.match(r"^https?://[^/@]*@", url):
+        raise SchemaError(("url",), "must not contain a user name or password (user:password@host): the URL is "
+                                    "written into alertmanager.yml as it is")
+
+
 # --- rules: ---------------------------------------------------------------------------------------------------
 
 
@@ -403,11 +412,7 @@ class Receiver:
             raise SchemaError(("url",), "a webhook URL is written into alertmanager.yml as it is: Alertmanager 0.25 "
                                         "cannot read it from a file (url_file needs 0.26), so it is not treated as a "
                                         "secret; give the URL itself and keep credentials out of it")
-        if not isinstance(self.url, str) or not re.fullmatch(r"https?://[^\s/]+\S*", self.url):
-            raise SchemaError(("url",), "must be an http:// or https:// URL")
-        if re.match(r"^https?://[^/@]*@", self.url):
-            raise SchemaError(("url",), "must not contain a user name or password (user:password@host): the URL is "
-                                        "written into alertmanager.yml as it is")
+        _check_plain_url(self.url)
 
     def _check_email(self) -> None:
         addresses = [a.strip() for a in (self.to or "").split(",")]
@@ -453,11 +458,7 @@ class Heartbeat:
         if duration_seconds(self.interval) < 60:
             raise SchemaError(("interval",), f"must be at least 1m (got {self.interval})")
         if self.url:
-            if not re.fullmatch(r"https?://[^\s/]+\S*", self.url):
-                raise SchemaError(("url",), "must be an http:// or https:// URL")
-            if re.match(r"^https?://[^/@]*@", self.url):
-                raise SchemaError(("url",), "must not contain a user name or password (user:password@host): the "
-                                            "URL is written into alertmanager.yml as it is")
+            _check_plain_url(self.url)
 
 
 @dataclass
