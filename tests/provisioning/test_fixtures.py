@@ -53,6 +53,20 @@ def test_each_pinned_version_has_a_fixture(spec):
         "record it (python -m tests.support.expositions) or write it from the upstream source at that tag")
 
 
+@pytest.mark.parametrize("path", sorted(UPSTREAM.glob("*.prom")), ids=lambda p: p.name)
+def test_upstream_fixtures_name_where_they_were_read(path):
+    """Written, not recorded: the header names the repository and the version read, and a # SOURCE line the file."""
+    lines = path.read_text().splitlines()
+    header = " ".join(line for line in lines[:next(i for i, line in enumerate(lines) if not line.startswith("# "))]
+                      if not line.startswith(("# TYPE", "# SOURCE")))
+    assert re.search(r"\b[\w.-]+/[\w.-]+\b", header), "the header names no repository (owner/name)"
+    if not path.stem.startswith("app-"):  # an app's fixture names the semantic conventions' version instead
+        version = path.stem.rsplit("-", 1)[1]
+        assert version in header, f"the header does not name version {version}"
+    families = [line for line in lines if line.startswith("# TYPE")]
+    assert len(families) == 1 or any(line.startswith("# SOURCE") for line in lines), "no # SOURCE line"
+
+
 def pinned_families() -> dict[str, set[str]]:
     """metric name -> fixtures (pinned versions and the apps) that expose it."""
     found: dict[str, set[str]] = {}

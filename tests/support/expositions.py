@@ -5,7 +5,8 @@ tests/fixtures/metrics/ holds two kinds (see its README.md):
   Prometheus, Alertmanager, node-exporter, Pushgateway and blackbox exporter, and the two instrumented apps of
   tests.support.apps (OpenTelemetry SDK and prometheus_client). The process tier records them again and compares.
 - upstream/: for versions that do not run here (the pinned images), the metric families the stack reads, written
-  in the exposition format from the upstream source at the pinned tag; every family names its source file above it.
+  in the exposition format from the upstream source at the pinned tag; a # SOURCE line names the file above each
+  family or group of families.
 
 `parse()` reads either into {metric name: Family}, which the metric-existence and series-shape tests use.
 
