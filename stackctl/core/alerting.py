@@ -26,7 +26,6 @@ SECRETS_DIR = "/run/secrets"  # where Alertmanager's container sees the secrets
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # receiver names: also part of secret names and env variable names
 _SLO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_JOB = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
 # An SLO's service: a service.name (or job), optionally with its service.namespace in front ("shop/checkout").
 _SERVICE = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.:-]*/)?[A-Za-z_][A-Za-z0-9_.:-]*")
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -166,14 +165,6 @@ class HttpRules(_Thresholds):
     def seconds(self, key: str) -> str:
         """A latency setting (e.g. latency_p99_warning) as seconds, a PromQL literal."""
         return number(duration_seconds(getattr(self, key)))
-
-    @property
-    def latency_p95_warning_seconds(self) -> str:
-        return self.seconds("latency_p95_warning")
-
-    @property
-    def latency_p95_critical_seconds(self) -> str:
-        return self.seconds("latency_p95_critical")
 
 
 @dataclass(frozen=True)
