@@ -81,7 +81,7 @@ def check_references(stack: Stack, plan: dict[str, bytes], secrets: dict[str, by
                 continue
             for group in job.get("static_configs") or []:
                 for target in group.get("targets") or []:
-                    host = target.split(":")[0]
+                    host = _host(target)  # host:port, or a URL the blackbox exporter probes
                     if host != "localhost" and host not in names:
                         problems.append(f"{prom_path}: job {job['job_name']} scrapes {target}, which is not enabled")
         for am in (doc.get("alerting") or {}).get("alertmanagers") or []:
