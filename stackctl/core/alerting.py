@@ -11,6 +11,7 @@ reaches Alertmanager as /run/secrets/<name>, and alertmanager.yml only names tha
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,7 +25,8 @@ SECRETS_DIR = "/run/secrets"  # where Alertmanager's container sees the secrets
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # receiver names: also part of secret names and env variable names
 _SLO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_JOB = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+# An SLO's service: a service.name (or job), optionally with its service.namespace in front ("shop/checkout").
+_SERVICE = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.:-]*/)?[A-Za-z_][A-Za-z0-9_.:-]*")
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
 # A URL of RFC 3986 characters, without quotes, braces or $: it is written into rule annotations, which
@@ -33,7 +35,7 @@ _URL = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
 # Alertmanager expands these receiver settings as Go templates: `{{` in them would fail every notification.
 _TEMPLATED_FIELDS = ("channel", "to", "sender", "username")
 # Names Alertmanager's config needs for itself.
-RESERVED_RECEIVERS = ("default", "null", "stackctl-verify")
+RESERVED_RECEIVERS = ("default", "null", "heartbeat", "stackctl-verify")
 
 
 # --- pure helpers ---------------------------------------------------------------------------------------------
@@ -55,6 +57,15 @@ def _check_order(obj: Any, warning: str, critical: str, higher_is_worse: bool = 
         word = "below" if higher_is_worse else "above"
         raise SchemaError((warning,), f"must be {word} {critical} ({number(low)} vs {number(high)}): "
                                       "the warning fires first, the critical alert when it gets worse")
+
+
+def _check_plain_url(url: Any) -> None:
+    """A URL Alertmanager 0.25 can only read from alertmanager.yml itself (webhook receivers, the heartbeat)."""
+    if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+\S*", url):
+        raise SchemaError(("url",), "must be an http:// or https:// URL")
+    if re.match(r"^https?://[^/@]*@", url):
+        raise SchemaError(("url",), "must not contain a user name or password (user:password@host): the URL is "
+                                    "written into alertmanager.yml as it is")
 
 
 # --- rules: ---------------------------------------------------------------------------------------------------
@@ -96,12 +107,15 @@ class HostRules(_Thresholds):
     disk_free_critical: float = 10.0  # critical when a filesystem has less than this much free
     disk_fill_hours: int = 24  # warning when the last 6h trend fills a filesystem within this many hours
     load_per_core_warning: float = 2.0  # 15-minute load average per CPU core
+    inodes_free_critical: float = 5.0  # critical when a filesystem has less than this share of its inodes free
 
     def __post_init__(self) -> None:
-        for key in ("cpu_warning", "cpu_critical", "memory_warning", "memory_critical", "disk_free_critical"):
+        for key in ("cpu_warning", "cpu_critical", "memory_warning", "memory_critical", "disk_free_critical",
+                    "inodes_free_critical"):
             _check_percent(getattr(self, key), key)
-        if self.disk_free_critical >= 100:
-            raise SchemaError(("disk_free_critical",), "must be below 100")
+        for key in ("disk_free_critical", "inodes_free_critical"):
+            if getattr(self, key) >= 100:
+                raise SchemaError((key,), "must be below 100")
         _check_order(self, "cpu_warning", "cpu_critical")
         _check_order(self, "memory_warning", "memory_critical")
         if not 1 <= self.disk_fill_hours <= 24 * 30:
@@ -123,6 +137,8 @@ class HttpRules(_Thresholds):
     error_ratio_critical: float = 5.0
     latency_p95_warning: str = "200ms"
     latency_p95_critical: str = "500ms"
+    latency_p99_warning: str = "1s"
+    latency_p99_critical: str = "2500ms"
     traffic_drop_percent: float = 50.0  # warn when traffic is below this share of the same time yesterday
     min_request_rate: float = 0.1  # requests/s: below this a job is too quiet for ratio and drop alerts
 
@@ -130,24 +146,23 @@ class HttpRules(_Thresholds):
         _check_percent(self.error_ratio_warning, "error_ratio_warning")
         _check_percent(self.error_ratio_critical, "error_ratio_critical")
         _check_order(self, "error_ratio_warning", "error_ratio_critical")
-        for key in ("latency_p95_warning", "latency_p95_critical"):
-            check_duration(getattr(self, key), key)
-            if duration_seconds(getattr(self, key)) <= 0:
-                raise SchemaError((key,), "must be above 0")
-        if duration_seconds(self.latency_p95_warning) >= duration_seconds(self.latency_p95_critical):
-            raise SchemaError(("latency_p95_warning",), "must be below latency_p95_critical: the warning fires first")
+        for q in ("p95", "p99"):
+            for key in (f"latency_{q}_warning", f"latency_{q}_critical"):
+                check_duration(getattr(self, key), key)
+                if duration_seconds(getattr(self, key)) <= 0:
+                    raise SchemaError((key,), "must be above 0")
+            if duration_seconds(getattr(self, f"latency_{q}_warning")) >= \
+                    duration_seconds(getattr(self, f"latency_{q}_critical")):
+                raise SchemaError((f"latency_{q}_warning",), f"must be below latency_{q}_critical: the warning "
+                                                             "fires first")
         if not 0 < self.traffic_drop_percent < 100:
             raise SchemaError(("traffic_drop_percent",), f"must be between 0 and 100 (got {number(self.traffic_drop_percent)})")
         if self.min_request_rate < 0:
             raise SchemaError(("min_request_rate",), "must be 0 or more requests per second")
 
-    @property
-    def latency_p95_warning_seconds(self) -> str:
-        return number(duration_seconds(self.latency_p95_warning))
-
-    @property
-    def latency_p95_critical_seconds(self) -> str:
-        return number(duration_seconds(self.latency_p95_critical))
+    def seconds(self, key: str) -> str:
+        """A latency setting (e.g. latency_p99_warning) as seconds, a PromQL literal."""
+        return number(duration_seconds(getattr(self, key)))
 
 
 @dataclass(frozen=True)
@@ -178,24 +193,39 @@ SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
 @dataclass
 class SLO:
-    """An availability SLO on a job's http_requests_total: errors are 5xx answers."""
+    """An availability SLO on a service's HTTP requests (either naming convention): errors are 5xx answers."""
 
     name: str
-    service: str  # the Prometheus `job` whose requests count
+    # The service as users know it: its service.name. It matches the Prometheus `job` of that name, and the jobs
+    # the OpenTelemetry conventions make of it with a namespace in front ("checkout" matches "shop/checkout").
+    # With a namespace ("shop/checkout") it matches that job only.
+    service: str
     objective: float  # percent (99.9) or ratio (0.999)
     window: str = "30d"
 
     def __post_init__(self) -> None:
         if not _SLO_NAME.fullmatch(self.name):
             raise SchemaError(("name",), f"must be letters, digits, '.', '_' and '-' (got {self.name!r})")
-        if not _JOB.fullmatch(self.service):
-            raise SchemaError(("service",), f"must be a Prometheus job name (got {self.service!r})")
+        if not _SERVICE.fullmatch(self.service):
+            raise SchemaError(("service",), f"must be a service name or job, optionally namespace/name "
+                                            f"(got {self.service!r})")
         if not (50 <= self.objective <= 99.999 or 0.5 <= self.objective <= 0.99999):
             raise SchemaError(("objective",), f"must be a percentage between 50 and 99.999 (e.g. 99.9) or a ratio "
                                               f"between 0.5 and 0.99999 (e.g. 0.999); got {number(self.objective)}")
         check_duration(self.window, "window")
         if duration_seconds(self.window) < 3 * 86400:
             raise SchemaError(("window",), f"must be at least 3d, the longest alerting window (got {self.window})")
+
+    @property
+    def job_regex(self) -> str:
+        """RE2 for the jobs of this service: the job itself or any namespace/job; dots are literal."""
+        name = self.service.replace(".", "\\.")  # the only regex character a service name may hold
+        return name if "/" in self.service else f"(.+/)?{name}"
+
+    @property
+    def job_matcher(self) -> str:
+        """The PromQL label matcher selecting this service's jobs, e.g. job=~"(.+/)?checkout"."""
+        return "job=~" + json.dumps(self.job_regex)
 
     @property
     def objective_ratio(self) -> float:
@@ -371,11 +401,7 @@ class Receiver:
             raise SchemaError(("url",), "a webhook URL is written into alertmanager.yml as it is: Alertmanager 0.25 "
                                         "cannot read it from a file (url_file needs 0.26), so it is not treated as a "
                                         "secret; give the URL itself and keep credentials out of it")
-        if not isinstance(self.url, str) or not re.fullmatch(r"https?://[^\s/]+\S*", self.url):
-            raise SchemaError(("url",), "must be an http:// or https:// URL")
-        if re.match(r"^https?://[^/@]*@", self.url):
-            raise SchemaError(("url",), "must not contain a user name or password (user:password@host): the URL is "
-                                        "written into alertmanager.yml as it is")
+        _check_plain_url(self.url)
 
     def _check_email(self) -> None:
         addresses = [a.strip() for a in (self.to or "").split(",")]
@@ -407,14 +433,33 @@ _TYPE_FIELDS_ALL = sorted({key for keys in _TYPE_FIELDS.values() for key in keys
 
 
 @dataclass
+class Heartbeat:
+    """The dead man's switch: the always-firing Heartbeat alert is sent to `url` every `interval`, so an external
+    heartbeat service (healthchecks.io, Dead Man's Snitch, a cron monitor...) raises the alarm when the pings stop:
+    Prometheus, Alertmanager or the path between them is down. Without a url it goes nowhere."""
+
+    url: str = ""  # written into alertmanager.yml as is, like a webhook receiver's (Alertmanager 0.25: no url_file)
+    interval: str = "5m"  # how often the ping is sent; set the external service's period a bit longer
+
+    def __post_init__(self) -> None:
+        check_duration(self.interval, "interval")
+        if duration_seconds(self.interval) < 60:
+            raise SchemaError(("interval",), f"must be at least 1m (got {self.interval})")
+        if self.url:
+            _check_plain_url(self.url)
+
+
+@dataclass
 class AlertingConfig:
-    """Alertmanager routing: critical pages (short repeat), warning to the warnings channel, info nowhere."""
+    """Alertmanager routing: critical pages (short repeat), warning to the warnings channel, info nowhere; the
+    Heartbeat alert only to heartbeat.url."""
 
     group_wait: str = "30s"
     group_interval: str = "5m"
     critical_repeat_interval: str = "1h"
     warning_repeat_interval: str = "12h"
     receivers: list[Receiver] = field(default_factory=list)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
 
     def __post_init__(self) -> None:
         for key in ("group_wait", "group_interval", "critical_repeat_interval", "warning_repeat_interval"):

@@ -283,6 +283,12 @@ class ServiceSpec:
     keeps_accounts: AccountKeeper | None = None  # passwords it keeps itself, changed through its API
     same_major_as: str = ""  # runs only with the same major version as this service (key)
     metrics: tuple[str, str] | None = None  # (port name, path) Prometheus scrapes, if it exposes metrics
+    # The resident memory of its main process, as (metric, the scrape job exposing it): compared with the
+    # container's memory limit by ServiceMemoryNearLimit. Empty: nothing measures it (no cAdvisor in the stack).
+    memory_series: tuple[str, str] = ()
+    # (port name, path) the blackbox exporter probes over HTTP when the service exposes no metrics of its own:
+    # probe_success says whether it is up.
+    http_probe: tuple[str, str] | None = None
     produces: tuple[str, ...] = ()  # telemetry it emits: metrics, logs, traces
     consumes: tuple[str, ...] = ()  # telemetry it stores or routes
     oneshot: bool = False  # a setup job that runs to completion, not a long-running service
@@ -392,6 +398,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         after=("alertmanager",),
         assets=("runbooks",),
         metrics=("web", "/metrics"),
+        memory_series=("process_resident_memory_bytes", "prometheus"),
         produces=("metrics",),
         consumes=("metrics",),
         validators=(
@@ -422,6 +429,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         memory="256m",
         user="65534:65534",
         metrics=("web", "/metrics"),
+        memory_series=("process_resident_memory_bytes", "alertmanager"),
         produces=("metrics",),
         consumes=("alerts",),
         validators=(
@@ -454,6 +462,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         keeps_accounts=AccountKeeper("grafana-users", (
             Account("grafana_admin_password", name_setting="admin_user", seeded_once=True),)),
         metrics=("web", "/metrics"),
+        memory_series=("process_resident_memory_bytes", "grafana"),
         produces=("metrics",),
         verify=(
             Ready("ready:grafana", port="web", path="/api/health"),
@@ -497,6 +506,8 @@ CATALOG: tuple[ServiceSpec, ...] = (
         ), admin_secret="elastic_password",
             sets_others="the setup job (elasticsearch-setup) sets it from its file whenever the stack starts"),
         consumes=("logs",),
+        # Read through the Elasticsearch exporter (its nodes collector).
+        memory_series=("elasticsearch_process_mem_resident_size_bytes", "elasticsearch-exporter"),
         host_needs=(SysctlMinimum("vm.max_map_count", 262144),),
         caveats=(MachineCaveat(
             ("arm64", "aarch64"), "extra_java_opts", "UseSVE=0",
@@ -548,6 +559,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         after=("elasticsearch_setup",),
         secrets=(SecretUse("elasticsearch_exporter_password"),),
         metrics=("metrics", "/metrics"),
+        memory_series=("process_resident_memory_bytes", "elasticsearch-exporter"),
         produces=("metrics",),
         verify=(Ready("ready:elasticsearch-exporter"),),
     ),
@@ -564,6 +576,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
             PortSpec("json", 5000, 5000, "JSON lines over TCP (trace_id/span_id aware)", scheme="tcp"),
         ),
         healthcheck=Healthcheck(_curl("http://127.0.0.1:9600/_node/pipelines/main"), start_period="60s"),
+        http_probe=("api", "/"),
         memory="768m",
         disk="2g",
         user="1000:0",
@@ -584,6 +597,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         supported=("8.0.0", "10.0.0"),
         ports=(PortSpec("web", 5601, 5601, "UI"),),
         healthcheck=Healthcheck(_curl("http://127.0.0.1:5601/api/status"), retries=60, start_period="90s"),
+        http_probe=("web", "/api/status"),
         volumes=(Volume("data", "/usr/share/kibana/data"),),
         memory="1g",
         disk="2g",
@@ -619,6 +633,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         memory="512m",
         user="10001",
         metrics=("metrics", "/metrics"),
+        memory_series=("otelcol_process_memory_rss", "jaeger"),
         produces=("metrics",),
         consumes=("traces",),
         # Its health port (13133) is not published: its container healthcheck calls /status inside.
@@ -648,6 +663,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
         after=("jaeger", "prometheus", "elasticsearch_setup"),
         secrets=(SecretUse("collector_writer_password", when="elasticsearch"),),
         metrics=("metrics", "/metrics"),
+        memory_series=("otelcol_process_memory_rss", "otel-collector"),
         produces=("metrics",),
         consumes=("traces", "metrics", "logs"),
         verify=(Ready("ready:otel-collector", port="health", path="/"),),
@@ -665,8 +681,28 @@ CATALOG: tuple[ServiceSpec, ...] = (
         user="65534:65534",
         per_node=True,
         metrics=("metrics", "/metrics"),
+        memory_series=("process_resident_memory_bytes", "node-exporter"),
         produces=("metrics",),
         verify=(Ready("ready:node-exporter"),),
+    ),
+    ServiceSpec(
+        key="blackbox_exporter",
+        name="blackbox-exporter",
+        title="Blackbox exporter",
+        image="prom/blackbox-exporter",
+        version="v0.28.0",
+        supported=("0.23.0", "1.0.0"),
+        version_notes="0.23 is the oldest the stack is tested with (Debian 12's).",
+        ports=(PortSpec("metrics", 9115, None, "HTTP probes of Logstash and Kibana (scraped on the stack network)"),),
+        healthcheck=Healthcheck(_wget("http://127.0.0.1:9115/-/healthy"), start_period="5s"),
+        memory="64m",
+        disk="64m",
+        user="65534:65534",
+        follows=("elasticsearch", "prometheus"),  # Logstash and Kibana, which it probes, need Elasticsearch
+        metrics=("metrics", "/metrics"),
+        memory_series=("process_resident_memory_bytes", "blackbox-exporter"),
+        produces=("metrics",),
+        verify=(Ready("ready:blackbox-exporter"),),
     ),
 )
 

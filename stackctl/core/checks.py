@@ -80,7 +80,7 @@ def check_references(stack: Stack, plan: dict[str, bytes], secrets: dict[str, by
             if job["job_name"] in user_jobs:
                 continue
             for target in _discovered(job):
-                host = target.split(":")[0]
+                host = _host(target)  # host:port, a URL the blackbox exporter probes, or a service found by DNS
                 if host != "localhost" and host not in names:
                     problems.append(f"{prom_path}: job {job['job_name']} scrapes {target}, which is not enabled")
         for am in (doc.get("alerting") or {}).get("alertmanagers") or []:

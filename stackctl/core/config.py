@@ -233,6 +233,11 @@ class ElasticsearchExporterConfig(ServiceConfig):
 
 
 @dataclass
+class BlackboxExporterConfig(ServiceConfig):
+    """On whenever Elasticsearch and Prometheus are: probes Logstash and Kibana, which expose no metrics."""
+
+
+@dataclass
 class LogstashConfig(ServiceConfig):
     heap: str = "256m"
 
@@ -283,6 +288,7 @@ class Services:
     jaeger: JaegerConfig = field(default_factory=JaegerConfig)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     node_exporter: NodeExporterConfig = field(default_factory=NodeExporterConfig)
+    blackbox_exporter: BlackboxExporterConfig = field(default_factory=BlackboxExporterConfig)
 
     def __post_init__(self) -> None:
         # The catalog's defaults, made explicit: an empty stack file loads like the one `stackctl init` writes.
@@ -451,6 +457,11 @@ class ResolvedService:
     @property
     def key(self) -> str:
         return self.spec.key
+
+    @property
+    def memory_bytes(self) -> int:
+        """The container's memory limit in bytes."""
+        return memory_bytes(self.memory)
 
     @property
     def name(self) -> str:

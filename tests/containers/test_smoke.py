@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import requests
 import yaml
 
 from tests.support import images
+from tests.support.loopback import free_port
 
 pytestmark = pytest.mark.docker
 
@@ -28,12 +28,6 @@ if not images.docker_available():
     pytest.skip("no Docker engine reachable", allow_module_level=True)
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk's image cannot be pulled here
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stackctl(stack_file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

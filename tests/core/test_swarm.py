@@ -128,6 +128,7 @@ def test_services_keeping_data_are_placed_by_the_data_label_and_overrides_win():
         "grafana": ["node.labels.disk == ssd"], "elasticsearch": ["node.labels.role == data"],
         "kibana": ["node.labels.role == data"], "jaeger": ["node.labels.zone == b"],
         "elasticsearch-setup": None, "elasticsearch-exporter": None, "logstash": None, "otel-collector": None,
+        "blackbox-exporter": None,
         "node-exporter": None}
     default = services_of(SWARM)["prometheus"]["deploy"]["placement"]
     assert default == {"constraints": ["node.labels.stackctl.data == true"]}

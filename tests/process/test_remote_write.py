@@ -14,7 +14,7 @@ import yaml
 from stackctl.core.render import render_bundle
 from stackctl.shells.fs import write_bundle
 from stackctl.shells.stackfile import load_stack
-from tests.process.test_prometheus import binary, free_port, run, wait_ready
+from tests.support.loopback import debian_binary, free_port, processes, require_debian
 
 pytestmark = pytest.mark.process
 
@@ -24,10 +24,13 @@ def query(port: int, promql: str) -> list:
         "result"]
 
 
-def start_pair(tmp_path: Path, password_given: str) -> tuple[int, int, list]:
+def start_pair(run, tmp_path: Path, password_given: str) -> tuple[int, int]:
+    """A receiver requiring team-a's password, and a sender running the rendered config with `password_given` in
+    the file the config names. Returns (receiver port, sender port)."""
     import bcrypt
 
-    prometheus = binary("prometheus", "prometheus")
+    require_debian("prometheus")
+    prometheus = str(debian_binary("prometheus"))
     receiver_port, sender_port = free_port(), free_port()
     web = tmp_path / "web.yml"
     web.write_text(yaml.safe_dump({"basic_auth_users": {
@@ -48,45 +51,29 @@ def start_pair(tmp_path: Path, password_given: str) -> tuple[int, int, list]:
     config.write_text(rendered.replace("/run/secrets/prometheus_remote_write_central_password", str(password_file))
                       .replace("/etc/prometheus/rules/*.yml", str(tmp_path / "build/configs/prometheus/rules/*.yml"))
                       .replace("localhost:9090", f"127.0.0.1:{sender_port}"))
-    processes = [
-        run([str(prometheus), f"--storage.tsdb.path={tmp_path / 'receiver'}", "--config.file=/dev/null",
-             f"--web.listen-address=127.0.0.1:{receiver_port}", f"--web.config.file={web}",
-             "--web.enable-remote-write-receiver"], tmp_path),
-        run([str(prometheus), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'sender'}",
-             f"--web.listen-address=127.0.0.1:{sender_port}"], tmp_path),
-    ]
-    wait_ready(f"http://127.0.0.1:{sender_port}/-/ready", processes[1])
-    return receiver_port, sender_port, processes
-
-
-def stop(processes: list) -> None:
-    import subprocess
-
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:  # a sender still flushing its queue waits up to its flush deadline
-            process.kill()
-            process.wait(5)
+    run.start("receiver", [prometheus, f"--storage.tsdb.path={tmp_path / 'receiver'}", "--config.file=/dev/null",
+                           f"--web.listen-address=127.0.0.1:{receiver_port}", f"--web.config.file={web}",
+                           "--web.enable-remote-write-receiver"])
+    run.start("sender", [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'sender'}",
+                         f"--web.listen-address=127.0.0.1:{sender_port}"])
+    run.wait_ready("sender", f"http://127.0.0.1:{sender_port}/-/ready")
+    return receiver_port, sender_port
 
 
 def test_samples_reach_the_backend_with_the_password_from_the_file(tmp_path):
-    receiver, sender, processes = start_pair(tmp_path, "right-password-123\n")
-    try:
+    with processes(tmp_path) as run:
+        receiver, _ = start_pair(run, tmp_path, "right-password-123\n")
         deadline, found = time.monotonic() + 30, []
         while time.monotonic() < deadline and not found:
             found = requests.get(f"http://127.0.0.1:{receiver}/api/v1/query", params={"query": 'up{job="prometheus"}'},
                                  auth=("team-a", "right-password-123"), timeout=5).json()["data"]["result"]
             time.sleep(0.5)
         assert found and found[0]["metric"]["stack"] == "stackctl", "the sender's own up series arrived"
-    finally:
-        stop(processes)
 
 
 def test_a_wrong_password_is_refused_by_the_backend(tmp_path):
-    receiver, sender, processes = start_pair(tmp_path, "wrong-password")
-    try:
+    with processes(tmp_path) as run:
+        receiver, sender = start_pair(run, tmp_path, "wrong-password")
         deadline, failed = time.monotonic() + 30, 0.0
         while time.monotonic() < deadline and not failed:
             result = query(sender, 'sum(prometheus_remote_storage_samples_failed_total{remote_name="central"})'
@@ -97,5 +84,3 @@ def test_a_wrong_password_is_refused_by_the_backend(tmp_path):
         landed = requests.get(f"http://127.0.0.1:{receiver}/api/v1/query", params={"query": "up"},
                               auth=("team-a", "right-password-123"), timeout=5).json()["data"]["result"]
         assert landed == []
-    finally:
-        stop(processes)

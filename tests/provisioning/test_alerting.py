@@ -140,6 +140,7 @@ def test_a_literal_secret_is_refused_without_echoing_it(key, receiver):
     ({"name": "m", "type": "email", "to": "a@example.com", "from": "a@example.com", "smarthost": "smtp:25",
       "password": {"from_env": "P"}}, "alerting.receivers[0].username", "required when a password is given"),
     ({"name": "default", "type": "webhook", "url": "http://x"}, "alerting.receivers[0].name", "reserved"),
+    ({"name": "heartbeat", "type": "webhook", "url": "http://x"}, "alerting.receivers[0].name", "reserved"),
     ({"name": "Pager Duty", "type": "webhook", "url": "http://x"}, "alerting.receivers[0].name", "lowercase"),
     ({"name": "w", "type": "webhook", "url": "http://x", "severities": ["page"]},
      "alerting.receivers[0].severities[0]", "critical, warning, info"),
@@ -160,6 +161,19 @@ def test_receiver_names_must_stay_distinct_as_secret_names():
     assert "already used" in str(error)
 
 
+@pytest.mark.parametrize("heartbeat, path, words", [
+    ({"url": "hc-ping.com/x"}, "alerting.heartbeat.url", "http:// or https://"),
+    ({"url": "https://user:pw@hc-ping.com/x"}, "alerting.heartbeat.url", "must not contain a user name or password"),
+    ({"interval": "30s"}, "alerting.heartbeat.interval", "at least 1m"),
+    ({"interval": "often"}, "alerting.heartbeat.interval", "duration"),
+    ({"period": "5m"}, "alerting.heartbeat.period", "unknown key"),
+])
+def test_invalid_heartbeat_names_the_key(heartbeat, path, words):
+    error = error_of({"alerting": {"heartbeat": heartbeat}})
+    assert error.path == path, str(error)
+    assert words in str(error)
+
+
 @pytest.mark.parametrize("key", ["group_wait", "group_interval", "critical_repeat_interval", "warning_repeat_interval"])
 def test_intervals_are_durations(key):
     error = error_of({"alerting": {key: "often"}})
@@ -173,6 +187,18 @@ def test_unknown_alerting_key():
 
 
 # --- the rendered config (pure) --------------------------------------------------------------------------------
+
+
+def test_the_heartbeat_is_pinged_every_interval_at_its_url_only(tmp_path):
+    config = am_config(render_stack(tmp_path, HEARTBEAT_STACK))
+    route = config["route"]["routes"][0]  # first: nothing else sees the Heartbeat
+    assert route["matchers"] == ['alertname="Heartbeat"'] and not route.get("continue")
+    assert (route["receiver"], route["repeat_interval"]) == ("heartbeat", "2m")
+    receiver = next(r for r in config["receivers"] if r["name"] == "heartbeat")
+    assert receiver["webhook_configs"] == [{"url": HEARTBEAT_URL, "send_resolved": False}]
+    without = am_config(render_stack(tmp_path / "without", {"preset": "metrics"}))
+    assert without["route"]["routes"][0]["receiver"] == "null"
+    assert "heartbeat" not in {r["name"] for r in without["receivers"]}
 
 
 def test_no_receivers_render_a_working_default(tmp_path):
@@ -287,6 +313,7 @@ ROUTES_ALL = [
     ({"severity": "warning", "alertname": "HTTPLatencyP95High", "service": "checkout"},
      ["slack-warnings", "team-mail", "audit"]),
     ({"severity": "info", "alertname": "SLOErrorBudgetExhausted", "service": "checkout"}, ["audit"]),
+    ({"severity": "info", "alertname": "Heartbeat", "service": "heartbeat"}, ["null"]),  # no heartbeat URL
     # Unknown or missing severity: treated as a warning rather than lost.
     ({"severity": "page", "alertname": "Custom", "service": "x"}, ["slack-warnings", "team-mail", "audit"]),
     ({"alertname": "Custom", "service": "x"}, ["slack-warnings", "team-mail", "audit"]),
@@ -296,6 +323,14 @@ ROUTES_NO_INFO = [
     ({"severity": "critical", "alertname": "HTTPErrorRatioHigh", "service": "checkout"}, ["pagerduty", "slack-critical"]),
     ({"severity": "warning", "alertname": "HTTPErrorRatioHigh", "service": "checkout"}, ["slack-warnings", "team-mail"]),
     ({"severity": "info", "alertname": "SLOErrorBudgetExhausted", "service": "checkout"}, ["null"]),
+]
+# The always-firing Heartbeat reaches the heartbeat URL and nobody else: not even a receiver taking info.
+HEARTBEAT_URL = "https://hc-ping.example.com/0f1e2d"
+HEARTBEAT_STACK = {"preset": "metrics", "alerting": {"receivers": ALL_RECEIVERS,
+                                                     "heartbeat": {"url": HEARTBEAT_URL, "interval": "2m"}}}
+ROUTES_HEARTBEAT = [
+    ({"severity": "info", "alertname": "Heartbeat", "service": "heartbeat"}, ["heartbeat"]),
+    ({"severity": "info", "alertname": "SLOErrorBudgetExhausted", "service": "checkout"}, ["audit"]),
 ]
 ROUTES_NONE = [
     ({"severity": "critical", "alertname": "TargetDown", "service": "checkout"}, ["default"]),
@@ -314,7 +349,8 @@ ROUTES_CRITICAL_ONLY = [  # PagerDuty only: warnings are visible but notify nobo
     (receivers(*ALL_RECEIVERS[:4]), ROUTES_NO_INFO),
     ({"preset": "metrics"}, ROUTES_NONE),
     (receivers(ALL_RECEIVERS[0]), ROUTES_CRITICAL_ONLY),
-], ids=["all-receivers", "no-info-receiver", "no-receivers", "pagerduty-only"])
+    (HEARTBEAT_STACK, ROUTES_HEARTBEAT),
+], ids=["all-receivers", "no-info-receiver", "no-receivers", "pagerduty-only", "heartbeat"])
 def test_amtool_routes_each_severity(stack, cases, tmp_path):
     amtool = find_tool("amtool")
     config = render_stack(tmp_path, stack) / AM_CONFIG

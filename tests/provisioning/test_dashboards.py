@@ -44,6 +44,8 @@ OPTIONAL_DASHBOARDS = {"logs/logs.json": "stackctl-logs"}
 
 # Recording rules the rule packs define (exact names).
 RECORDING_RULES = {
+    "job_code:http_requests:rate5m",
+    "job_le:http_request_duration_seconds_bucket:rate5m",
     "job:http_requests:rate5m",
     "job:http_requests_errors:rate5m",
     "job:http_requests_error_ratio:rate5m",
@@ -85,6 +87,12 @@ ALLOWED_METRICS = {
     "http_request_duration_seconds_bucket",
     "http_request_duration_seconds_sum",
     "http_request_duration_seconds_count",
+    "http_server_request_duration_seconds_bucket",
+    "http_server_request_duration_seconds_sum",
+    "http_server_request_duration_seconds_count",
+    "http_server_duration_milliseconds_bucket",
+    "http_server_duration_milliseconds_sum",
+    "http_server_duration_milliseconds_count",
 } | RECORDING_RULES
 
 PROMQL_KEYWORDS = {
@@ -469,7 +477,7 @@ def test_metric_extraction() -> None:
     expr = 'count(up == 0) or vector(0) and label_replace(ALERTS, "a", "$1", "b", "(.*)")'
     assert metric_names(expr) == {"up", "ALERTS"}
     assert not metric_allowed("my_app_metric") and not metric_allowed("job:made_up:rate5m")
-    assert metric_allowed("node_load1") and metric_allowed("otelcol_receiver_accepted_spans_total")
+    assert metric_allowed("node_load1") and metric_allowed("otelcol_receiver_accepted_spans")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -491,12 +499,12 @@ def test_stack_overview_content() -> None:
     for needle in (
         "by (job) (up)",
         "rate(prometheus_tsdb_head_samples_appended_total[5m])",
-        "otelcol_receiver_accepted_spans_total",
-        "otelcol_receiver_refused_spans_total",
-        "otelcol_receiver_accepted_metric_points_total",
-        "otelcol_receiver_accepted_log_records_total",
-        "otelcol_exporter_sent_spans_total",
-        "otelcol_exporter_send_failed_spans_total",
+        'otelcol_receiver_accepted_spans{job="otel-collector"}',
+        'otelcol_receiver_refused_spans{job="otel-collector"}',
+        'otelcol_receiver_accepted_metric_points{job="otel-collector"}',
+        'otelcol_receiver_accepted_log_records{job="otel-collector"}',
+        'otelcol_exporter_sent_spans{job="otel-collector"}',
+        'otelcol_exporter_send_failed_spans{job="otel-collector"}',
         "alertmanager_notifications_total",
         'ALERTS{alertstate="firing"}',
     ):
@@ -508,8 +516,12 @@ def test_stack_overview_content() -> None:
 def test_service_red_content() -> None:
     name = "services/service-red.json"
     dashboard = load(DASHBOARD_DIR / name)
-    job = variable(name, "job")
-    assert re.sub(r"\s", "", variable_query_text(job)) == "label_values(http_requests_total,job)"
+    service = variable(name, "service")
+    # The service list comes from the recording rules, so it holds the jobs of either naming convention.
+    assert re.sub(r"\s", "", variable_query_text(service)) == "label_values(job:http_requests:rate5m,job)"
+    service_name = variable(name, "service_name")
+    pattern = re.compile(service_name["regex"].strip("/"))
+    assert [pattern.fullmatch(job).group(1) for job in ("checkout", "shop/checkout")] == ["checkout", "checkout"]
     exprs = exprs_of(name)
     for rule in (
         "job:http_requests:rate5m",
@@ -517,14 +529,29 @@ def test_service_red_content() -> None:
         "job:http_request_duration_seconds:p50_5m",
         "job:http_request_duration_seconds:p95_5m",
         "job:http_request_duration_seconds:p99_5m",
+        "job_code:http_requests:rate5m",
+        "job_le:http_request_duration_seconds_bucket:rate5m",
     ):
-        assert f'{rule}{{job="$job"}}' in exprs, rule
-    # Links to the service's traces (Jaeger, service = job) and logs (Elasticsearch, service.name:"job").
+        assert f'{rule}{{job="$service"}}' in exprs, rule
+    # Panels on raw series read every convention: prometheus_client, OpenTelemetry stable and pre-1.0 (the
+    # exemplar query only the conventions in seconds: its buckets are shown as they are).
+    conventions = {"http_requests_total": "prometheus_client", "http_request_duration_seconds": "prometheus_client",
+                   "http_server_request_duration_seconds": "otel", "http_server_duration_milliseconds": "otel-1.0"}
+    for panel, target, _ in iter_targets(dashboard):
+        raw = {m for m in metric_names(target.get("expr", "")) if m.startswith("http_")}
+        if raw:
+            read = {c for prefix, c in conventions.items() for m in raw if m.startswith(prefix)}
+            expected = {"prometheus_client", "otel"} if target.get("exemplar") else set(conventions.values())
+            assert read == expected, f"{panel_label(DASHBOARD_DIR / name, panel)} reads {sorted(read)}"
+    # Exemplars (trace ids on the raw buckets) are asked for on the duration panel.
+    assert any(target.get("exemplar") and "http_server_request_duration_seconds_bucket" in target["expr"]
+               for _, target, _ in iter_targets(dashboard))
+    # Links to the service's traces (Jaeger, service = service.name) and logs (service.name:"...").
     panes = [
         pane
         for _, link in all_links(dashboard)
         if link.get("url", "").startswith("/explore")
-        for pane in explore_panes(link["url"].replace("${job:percentencode}", "checkout")).values()
+        for pane in explore_panes(link["url"].replace("${service_name:percentencode}", "checkout")).values()
     ]
     assert any(p["datasource"] == "jaeger" and p["queries"][0].get("service") == "checkout" for p in panes)
     assert any(

@@ -12,6 +12,7 @@ from urllib.request import url2pathname
 import pytest
 import yaml
 
+from tests.provisioning.test_dashboards import metric_names
 from tests.provisioning.test_rules import TEST_STACK, alert_rules, find_tool, render_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,12 +25,6 @@ DASHBOARD_UIDS = {"stackctl-stack-overview", "stackctl-service-red", "stackctl-s
 TRACED = {"HTTPErrorRatioHigh", "HTTPLatencyP95High", "HTTPTrafficDrop", "SLOErrorBudgetBurn",
           "SLOErrorBudgetExhausted", "OtelCollectorRefusingTelemetry"}
 PROMQL_BLOCK = re.compile(r"```promql\n(.*?)```", re.S)
-# Words that look like metric names in an expression but are PromQL functions, keywords or label names.
-PROMQL_WORDS = {
-    "sum", "avg", "count", "max", "min", "topk", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "and", "or", "unless", "offset", "rate", "increase", "predict_linear", "histogram_quantile", "avg_over_time",
-    "vector", "label_replace", "deriv", "changes", "bool",
-}
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +40,6 @@ def sections(text: str) -> dict[str, str]:
     """## heading -> its body."""
     parts = re.split(r"^## (.+)$", text, flags=re.M)
     return {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts), 2)}
-
-
-def metrics_in(expr: str) -> set[str]:
-    """Metric and recording-rule names in a PromQL expression (label matchers, grouping and functions removed)."""
-    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
-    names = set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()", expr))  # not followed by "(": no functions
-    return names - PROMQL_WORDS
 
 
 def test_every_alert_has_a_runbook_and_every_runbook_an_alert(alerts):
@@ -85,8 +72,9 @@ def test_runbook_is_about_its_alert(name, alerts):
     if name not in alerts:
         pytest.skip("no such alert (reported by the coverage test)")
     text = RUNBOOKS[name].read_text()
-    used = set().union(*(metrics_in(rule["expr"]) for rule in alerts[name]))
-    assert used & set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text)), f"mentions none of {sorted(used)}"
+    used = set().union(*(metric_names(rule["expr"]) for rule in alerts[name]))
+    # (Heartbeat, vector(1), is computed from no metric.)
+    assert not used or used & set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text)), f"mentions none of {sorted(used)}"
     header = text.split("## ", 1)[0]
     for severity in {rule["labels"]["severity"] for rule in alerts[name]}:
         assert severity in header, f"the header does not state severity {severity}"
@@ -161,3 +149,54 @@ def test_readme_lists_every_dashboard():
     text = (RUNBOOK_DIR / "README.md").read_text()
     assert all(f"`{uid}`" in text for uid in DASHBOARD_UIDS)
     assert not yaml.safe_load("[]")  # the module imports stay used
+
+
+# --- The coverage of the upstream mixins (runbooks/README.md) ---------------------------------------------------
+
+COVERAGE_HEADING = "## Coverage of the upstream mixins"
+OWN_HEADING = "### Our alerts without an upstream equivalent"
+MIXINS = ("prometheus-mixin", "alertmanager-mixin", "node-mixin", "Grafana mixin", "OpenTelemetry collector")
+
+
+def mixin_coverage() -> tuple[dict[str, list[tuple[str, str, str]]], list[str]]:
+    """The coverage section of runbooks/README.md: {mixin heading: [(upstream alert, ours, why not)]}, and the
+    names listed as our own alerts without an upstream equivalent."""
+    section = (RUNBOOK_DIR / "README.md").read_text().split(COVERAGE_HEADING, 1)[1]
+    section = re.split(r"^## ", section, flags=re.M)[0]
+    tables, own = section.split(OWN_HEADING, 1)
+    rows: dict[str, list[tuple[str, str, str]]] = {}
+    for part in re.split(r"^### ", tables, flags=re.M)[1:]:
+        heading, *lines = part.splitlines()
+        table = [[cell.strip() for cell in line.strip()[1:-1].split("|")] for line in lines if line.startswith("|")]
+        assert table[0] == ["upstream alert", "ours", "why not, or how ours differs"], heading
+        rows[heading] = [tuple(cells) for cells in table[2:]]
+    return rows, re.findall(r"`([A-Za-z0-9]+)`", own)
+
+
+def test_mixin_coverage_names_only_alerts_we_render_and_every_one_we_render(alerts):
+    """The table cannot rot: an alert named as ours must exist as rendered (full stack, every pack), and every
+    rendered alert is either some upstream alert's counterpart or listed as our own."""
+    rows, own = mixin_coverage()
+    for mixin in MIXINS:
+        assert any(heading.startswith(mixin) for heading in rows), f"no table for {mixin}"
+    ours: set[str] = set()
+    problems = []
+    for heading, table in rows.items():
+        assert table, f"{heading}: empty table"
+        upstream = [row[0] for row in table]
+        assert len(upstream) == len(set(upstream)), f"{heading}: an upstream alert listed twice"
+        for name, cell, why in table:
+            if cell == "—":
+                if not why:
+                    problems.append(f"{heading}: {name} has no alert of ours and no reason why")
+                continue
+            names = re.findall(r"`([^`]*)`", cell)
+            if not names or re.sub(r"`[^`]*`|,", "", cell).strip():
+                problems.append(f"{heading}: {name}: ours must be `AlertName`s or —, got {cell!r}")
+            ours.update(names)
+    problems += [f"{name} is named as ours but not rendered" for name in sorted((ours | set(own)) - set(alerts))]
+    problems += [f"{name} is rendered but in no table row and not listed as our own"
+                 for name in sorted(set(alerts) - ours - set(own))]
+    problems += [f"{name} is listed as our own but covers an upstream alert" for name in sorted(ours & set(own))]
+    assert len(own) == len(set(own)), "an alert is listed twice as our own"
+    assert not problems, "\n".join(problems)
