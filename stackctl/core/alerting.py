@@ -108,6 +108,9 @@ class HostRules(_Thresholds):
     disk_fill_hours: int = 24  # warning when the last 6h trend fills a filesystem within this many hours
     load_per_core_warning: float = 2.0  # 15-minute load average per CPU core
     inodes_free_critical: float = 5.0  # critical when a filesystem has less than this share of its inodes free
+    # Absolute rates whose normal level depends on the host's disks and workload (the node-mixin's defaults):
+    major_page_faults_warning: float = 500.0  # major page faults per second (memory pages read back from disk)
+    disk_io_queue_warning: float = 10.0  # average I/O requests in flight on one disk (iostat's aqu-sz)
 
     def __post_init__(self) -> None:
         for key in ("cpu_warning", "cpu_critical", "memory_warning", "memory_critical", "disk_free_critical",
@@ -120,8 +123,9 @@ class HostRules(_Thresholds):
         _check_order(self, "memory_warning", "memory_critical")
         if not 1 <= self.disk_fill_hours <= 24 * 30:
             raise SchemaError(("disk_fill_hours",), f"must be between 1 and 720 hours (got {self.disk_fill_hours})")
-        if self.load_per_core_warning <= 0:
-            raise SchemaError(("load_per_core_warning",), "must be above 0")
+        for key in ("load_per_core_warning", "major_page_faults_warning", "disk_io_queue_warning"):
+            if getattr(self, key) <= 0:
+                raise SchemaError((key,), "must be above 0")
 
     @property
     def disk_fill_seconds(self) -> int:

@@ -310,7 +310,7 @@ def test_broken_service_makes_up_fail_naming_it_with_its_log(tmp_path, local_ima
 
     client = docker.from_env()
     # Alertmanager's binary tagged as a Prometheus version: it rejects Prometheus's flags and exits.
-    broken = "local/prometheus-broken:2.42.0"
+    broken = f"local/prometheus-broken-{uuid.uuid4().hex[:8]}:2.42.0"  # unique: other runs share the engine
     client.images.get(local_images["alertmanager"]).tag(broken)
     stack_file = write_stack(tmp_path, f"smoke-broken-{uuid.uuid4().hex[:6]}", local_images,
                              services={"prometheus": {"image": broken}})
@@ -332,7 +332,7 @@ def test_a_dependency_that_never_turns_healthy_is_named_with_its_healthcheck_out
     import docker
 
     client = docker.from_env()
-    stuck = "local/alertmanager-stuck:0.25.0"
+    stuck = f"local/alertmanager-stuck-{uuid.uuid4().hex[:8]}:0.25.0"  # unique: other runs share the engine
     # Alertmanager's image, but the process never listens: the healthcheck (wget of /-/ready) can never pass.
     holder = client.containers.create(local_images["alertmanager"])
     try:

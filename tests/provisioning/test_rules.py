@@ -231,7 +231,8 @@ def _custom_thresholds() -> dict[str, Any]:
     return {"rules": {
         "stack": {"target_down_for": "7m"},
         "host": {"cpu_warning": 65, "cpu_critical": 92.5, "memory_warning": 81, "memory_critical": 96,
-                 "disk_free_critical": 7, "disk_fill_hours": 48, "load_per_core_warning": 3.5},
+                 "disk_free_critical": 7, "disk_fill_hours": 48, "load_per_core_warning": 3.5,
+                 "major_page_faults_warning": 250, "disk_io_queue_warning": 4.5},
         "http": {"error_ratio_warning": 2.5, "error_ratio_critical": 12, "latency_p95_warning": "300ms",
                  "latency_p95_critical": "1500ms", "traffic_drop_percent": 30, "min_request_rate": 2},
         "slos": [{"name": "api", "service": "api", "objective": 0.995, "window": "28d"}],
@@ -303,6 +304,8 @@ def test_custom_thresholds_appear_in_expressions(tmp_path):
     assert "< 0.07" in _exprs(bundle, "HostDiskSpaceLow")["critical"]
     assert "172800" in _exprs(bundle, "HostDiskFillingUp")["warning"]
     assert "> 3.5" in _exprs(bundle, "HostLoadHigh")["warning"]
+    assert "> 250" in _exprs(bundle, "HostMajorPageFaultsHigh")["warning"]
+    assert "> 4.5" in _exprs(bundle, "HostDiskIOSaturation")["warning"]
     errors, latency = _exprs(bundle, "HTTPErrorRatioHigh"), _exprs(bundle, "HTTPLatencyP95High")
     assert "> 0.025" in errors["warning"] and "> 0.12" in errors["critical"]
     assert ">= 2" in errors["warning"]
@@ -337,6 +340,7 @@ def test_defaults():
     assert (rules.host.cpu_warning, rules.host.cpu_critical) == (70, 85)
     assert (rules.host.memory_warning, rules.host.memory_critical) == (75, 90)
     assert rules.host.disk_free_critical == 10
+    assert (rules.host.major_page_faults_warning, rules.host.disk_io_queue_warning) == (500, 10)
     assert (rules.http.error_ratio_warning, rules.http.error_ratio_critical) == (1, 5)
     assert (rules.http.latency_p95_warning, rules.http.latency_p95_critical) == ("200ms", "500ms")
     assert rules.runbook_base_url == ""
@@ -383,6 +387,8 @@ def test_burn_rates_scale_with_the_window():
     ({"rules": {"host": {"memory_critical": 120}}}, "rules.host.memory_critical", "percentage"),
     ({"rules": {"host": {"disk_free_critical": 0}}}, "rules.host.disk_free_critical", "percentage"),
     ({"rules": {"host": {"cpu_warning": "high"}}}, "rules.host.cpu_warning", "must be a number"),
+    ({"rules": {"host": {"major_page_faults_warning": -1}}}, "rules.host.major_page_faults_warning", "above 0"),
+    ({"rules": {"host": {"disk_io_queue_warning": 0}}}, "rules.host.disk_io_queue_warning", "above 0"),
     ({"rules": {"http": {"error_ratio_critical": 0.5}}}, "rules.http.error_ratio_warning", "below error_ratio_critical"),
     ({"rules": {"http": {"latency_p95_warning": "fast"}}}, "rules.http.latency_p95_warning", "duration"),
     ({"rules": {"http": {"latency_p95_critical": "100ms"}}}, "rules.http.latency_p95_warning", "below"),
