@@ -134,3 +134,12 @@ def check_finite(value: float, *path) -> None:
     """NaN and infinities are valid YAML numbers but never a threshold: a rule comparing with them never fires."""
     if isinstance(value, float) and not math.isfinite(value):
         raise SchemaError(path, f"must be a finite number (got {value})")
+
+
+def format_bytes(count: float) -> str:
+    """A byte count for people: 512 B, 1.5 KiB, 3.2 MiB, 1.1 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
