@@ -1,5 +1,6 @@
-"""The state directory: generated secrets stored once (directory 0700, files 0600), and reading the secrets the
-user supplies from their own files or variables. Which secrets exist is decided in stackctl.core.secrets."""
+"""The state directory: generated secrets stored once (directory 0700, files 0600), reading the secrets the user
+supplies from their own files or variables, and the journal of a restore in progress. Which secrets exist is decided
+in stackctl.core.secrets; what a journal holds, in stackctl.core.archive."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stackctl.core.alerting import UserSecret, user_secrets
+from stackctl.core.archive import RestoreJournal
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.secrets import env_name, required_secrets
@@ -132,3 +134,42 @@ def read_user_secret(stack: Stack, secret: UserSecret, environ: dict[str, str] |
     if not value:
         raise StackError(f"{secret.setting}: the secret file {path} is empty")
     return value
+
+
+@dataclass
+class JournalStore:
+    """Where a restore in progress keeps its journal and its private staging: <state dir>/restore (0700)."""
+
+    root: Path
+
+    @classmethod
+    def for_stack(cls, stack: Stack) -> "JournalStore":
+        return cls(stack.state_dir / "restore")
+
+    @property
+    def path(self) -> Path:
+        return self.root / "journal.json"
+
+    def load(self) -> RestoreJournal | None:
+        """The journal of a restore that did not finish, or None."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StackError(f"cannot read {self.path}: {error.strerror}") from None
+        return RestoreJournal.from_bytes(data, str(self.path))
+
+    def prepare(self) -> None:
+        ensure_private_dir(self.root.parent)
+        ensure_private_dir(self.root)
+
+    def save(self, journal: RestoreJournal) -> None:
+        self.prepare()
+        atomic_write(self.path, journal.to_bytes(), mode=0o600)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def staging(self, restore_id: str) -> Path:
+        return self.root / restore_id
