@@ -96,9 +96,10 @@ class Elasticsearch(HttpApi):
             raise ApiError(f"Elasticsearch restore of {snapshot}: the answer holds no snapshot")
         return body["snapshot"]
 
-    def data_streams(self, names: str) -> list[str]:
-        """GET /_data_stream/<names>: the names of the data streams that exist (a wildcard matching none: [])."""
-        response = self.call("GET", f"/_data_stream/{names}", f"Elasticsearch data streams {names}", ok=(404,))
+    def data_streams(self, pattern: str = "*") -> list[str]:
+        """GET /_data_stream/<pattern>: the names of the data streams that exist. A wildcard matching none answers
+        an empty list; a literal name that does not exist answers 404 (also read as none)."""
+        response = self.call("GET", f"/_data_stream/{pattern}", f"Elasticsearch data streams {pattern}", ok=(404,))
         if response.status_code == 404:
             return []
         return [str(ds.get("name")) for ds in (response.json().get("data_streams") or [])]

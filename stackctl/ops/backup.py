@@ -85,8 +85,23 @@ class Capture:
         return svc.spec.docker_volume(self.stack.config.project, volume), volume.path
 
     def wait_ready(self, svc: ResolvedService, timeout: float = 180) -> None:
+        """Until the service is ready again: its own readiness endpoint polled directly when the catalog declares a
+        published one (a healthcheck reports only every few seconds), else its container's health."""
         from stackctl.ops.lifecycle import explain_failure, wait_until_ready
 
+        ready = next((c for c in svc.spec.verify if isinstance(c, catalog.Ready) and c.port and c.auth is None
+                      and c.port in svc.host_ports), None)
+        if ready is not None:
+            url = host_url(self.stack, svc.key, ready.port) + ready.path
+            deadline = self.runtime.clock() + timeout
+            while self.runtime.clock() < deadline:
+                ok, _ = self.runtime.probe(url)
+                if ok:
+                    return
+                container = self.runtime.engine.container_of(self.stack.config.project, svc.name)
+                if container is None or container.state in ("exited", "dead"):
+                    break  # it stopped: its health and logs below say why
+                self.runtime.sleep(0.1)
         ok, final = wait_until_ready(self.stack, lambda: self.runtime.engine.containers(self.stack.config.project),
                                      self.runtime.probe, timeout, only={svc.name},
                                      interval=self.runtime.poll_interval, clock=self.runtime.clock,
@@ -397,7 +412,9 @@ class GrafanaContentStrategy(Strategy):
 
 
 def _repository_names(snapshot: str) -> tuple[str, str]:
-    return f"stackctl-{snapshot}", snapshot
+    """(repository name, its directory under path.repo) for a snapshot of stackctl's: one repository each, so
+    copying its directory copies that snapshot and nothing else."""
+    return f"{snapshot}-repository", snapshot
 
 
 class SearchSnapshotStrategy(Strategy):
@@ -446,9 +463,9 @@ class SearchSnapshotStrategy(Strategy):
     def _conflicts(self, rs, svc, segment) -> tuple[list[str], list[str]]:
         es = rs.api(Elasticsearch, svc)
         streams = segment.details.get("data_streams") or []
-        present = es.data_streams(",".join(streams)) if streams else []
+        present = set(es.data_streams()) if streams else set()  # all of them: a list of names 404s on one missing
         indices = [i for i in segment.details.get("indices") or [] if es.index_exists(i)]
-        return sorted(set(present) & set(streams)), indices
+        return sorted(present & set(streams)), indices
 
     def stage(self, rs, svc, decl, segment, entry):
         volume, mount = rs.volume(svc, decl.volume)
@@ -472,9 +489,10 @@ class SearchSnapshotStrategy(Strategy):
         streams, indices = self._conflicts(rs, svc, segment)
         if (streams or indices) and "safety" not in entry.done:
             # What is deleted below is kept first in a snapshot of its own, so a rollback can put it back.
-            safety = f"stackctl-before-{entry_id(rs)}"
-            es.put_fs_repository(f"stackctl-{safety}", f"{mount}/{safety}")
-            info = es.create_snapshot(f"stackctl-{safety}", safety, streams + indices)
+            safety = f"stackctl-before-{rs.journal.id.lower()}"  # snapshot names are lowercase
+            repository_of_safety, directory = _repository_names(safety)
+            es.put_fs_repository(repository_of_safety, f"{mount}/{directory}")
+            info = es.create_snapshot(repository_of_safety, safety, streams + indices)
             if info.get("state") != "SUCCESS":
                 raise StackError(f"{svc.spec.title}: the safety snapshot of what the restore replaces ended "
                                  f"{info.get('state')}; nothing was deleted")
@@ -507,15 +525,15 @@ class SearchSnapshotStrategy(Strategy):
         safety = entry.extra.get("safety")
         segment = rs.segment(svc.key)
         if "restored" in entry.done or "safety" in entry.done:
-            streams = list(segment.details.get("data_streams") or []) if segment else []
-            present = es.data_streams(",".join(streams)) if streams else []
+            streams = set(segment.details.get("data_streams") or []) if segment else set()
+            present = sorted(set(es.data_streams()) & streams) if streams else []
             if present:
                 es.delete_data_streams(present)
             for index in (segment.details.get("indices") or []) if segment else []:
                 if es.index_exists(index):
                     es.delete_index(index)
         if safety:
-            es.restore_snapshot(f"stackctl-{safety['snapshot']}", safety["snapshot"], safety["indices"])
+            es.restore_snapshot(_repository_names(safety["snapshot"])[0], safety["snapshot"], safety["indices"])
         entry.done.clear()
         rs.save()
         self.commit(rs, svc, decl, entry)
@@ -529,16 +547,12 @@ class SearchSnapshotStrategy(Strategy):
             names.append(_repository_names(segment.details["snapshot"]))
         safety = entry.extra.get("safety")
         if safety:
-            es.delete_snapshot(f"stackctl-{safety['snapshot']}", safety["snapshot"])
-            names.append((f"stackctl-{safety['snapshot']}", safety["snapshot"]))
+            es.delete_snapshot(_repository_names(safety["snapshot"])[0], safety["snapshot"])
+            names.append(_repository_names(safety["snapshot"]))
         for repository, _ in names:
             es.delete_repository(repository)
         script = " ; ".join(f"rm -rf '{mount}/{directory}'" for _, directory in names) or "true"
         rs.runtime.engine.run_on_volume(rs.stack.config.project, svc.image, volume, mount, script)
-
-
-def entry_id(rs) -> str:
-    return rs.journal.id
 
 
 def _own_volume(ctx, svc: ResolvedService, volume: str, mount: str) -> None:
@@ -568,7 +582,12 @@ class SavedObjectsStrategy(Strategy):
         data, summary = cap.api(Kibana, svc, timeout=300).export_saved_objects(list(decl.types))
         out.add_bytes("saved-objects.ndjson", data)
         count = summary.get("exportedCount", len(_ndjson_ids(data)))
-        return [f"{count} saved objects ({', '.join(decl.types)})"], {"objects": count}
+        missing = sorted(f"{r.get('type')}/{r.get('id')}" for r in summary.get("missingReferences") or [])
+        notes = [f"{count} saved objects ({', '.join(decl.types)})"]
+        if missing:
+            notes.append(f"already broken in Kibana: references to {', '.join(missing)}, which do not exist; the "
+                         "objects holding them import with that error")
+        return notes, {"objects": count, "missing_references": missing}
 
     def preview(self, rs, svc, decl, segment):
         return [f"{svc.spec.title}: {segment.details.get('objects', 'its')} saved objects imported, replacing those "
@@ -585,15 +604,27 @@ class SavedObjectsStrategy(Strategy):
             rs.write_staging(svc.key, "before.ndjson", before)
             entry.done.append("safety")
             rs.save()
+        said = [f"{len(_ndjson_ids(data))} saved objects imported (objects with the same ids replaced)"]
         if data.strip():
             answer = kibana.import_saved_objects(data)
-            if not answer.get("success"):
-                errors = "; ".join(f"{e.get('type')}/{e.get('id')}: {(e.get('error') or {}).get('type')}"
-                                   for e in answer.get("errors") or [])[:400]
-                raise StackError(f"{svc.spec.title}: the import of saved objects failed: {errors}")
+            known = set(segment.details.get("missing_references") or [])
+            broken, failed = [], []
+            for error in answer.get("errors") or []:
+                detail = error.get("error") or {}
+                refs = {f"{r.get('type')}/{r.get('id')}" for r in detail.get("references") or []}
+                name = f"{error.get('type')}/{error.get('id')}"
+                if detail.get("type") == "missing_references" and refs and refs <= known:
+                    broken.append(name)  # as broken as it was when backed up
+                else:
+                    failed.append(f"{name}: {detail.get('type')}" + (f" ({detail['message']})"
+                                                                      if detail.get("message") else ""))
+            if failed:
+                raise StackError(f"{svc.spec.title}: the import of saved objects failed: {'; '.join(failed)[:400]}")
+            if broken:
+                said.append(f"not imported, broken before the backup (missing references): {', '.join(broken)}")
         entry.done.append("imported")
         rs.save()
-        return [f"{len(_ndjson_ids(data))} saved objects imported (objects with the same ids replaced)"]
+        return said
 
     def undo(self, rs, svc, decl, entry):
         if "safety" not in entry.done:

@@ -77,14 +77,6 @@ def _prologue(restore_id: str) -> str:
     return f"set -eu\ncd {HELPER_MOUNT}\nS='{STAGE_ROOT}/{restore_id}'\n"
 
 
-def prepare_script(restore_id: str) -> str:
-    return _prologue(restore_id) + 'rm -rf "$S"\nmkdir -p "$S/new"\n'
-
-
-def own_script(restore_id: str, uid: int, gid: int) -> str:
-    return _prologue(restore_id) + f'chown -R {uid}:{gid} "$S/new"\nsync\n'
-
-
 def finish_script(restore_id: str) -> str:
     return _prologue(restore_id) + "\n".join([
         '[ -d "$S" ] || { echo "stackctl: nothing staged at $S in this volume" >&2; exit 3; }',
@@ -123,7 +115,9 @@ def commit_script(restore_id: str) -> str:
         "sync", ""])
 
 
-FREE_SCRIPT = f"df -Pk {HELPER_MOUNT} | tail -n 1"
+def commit_exec(mount: str, restore_id: str) -> list[str]:
+    """The commit as one command run in the service's own (running) container, cheaper than a helper."""
+    return ["sh", "-c", commit_script(restore_id).replace(f"cd {HELPER_MOUNT}", f"cd '{mount}'", 1)]
 
 
 # --- the plan ---------------------------------------------------------------------------------------------------
@@ -167,11 +161,17 @@ class RestorePlan:
                                                         for n in m.not_kept]}
 
 
-def _volume_free(runtime: Runtime, stack: Stack, svc: ResolvedService, volume: str) -> int | None:
-    """Bytes free in the filesystem holding a volume (asked inside a helper container), None if unknown."""
-    code, output = runtime.engine.run_on_volume(stack.config.project, svc.image, volume, HELPER_MOUNT, FREE_SCRIPT)
+def _volume_free(runtime: Runtime, stack: Stack, svc: ResolvedService, volume: str, mount: str,
+                 container) -> int | None:
+    """Bytes free in the filesystem holding a volume (df inside the running service, else a helper container),
+    None if unknown."""
+    if container is not None and container.state == "running":
+        code, output = runtime.engine.exec(container.id, ["df", "-Pk", mount])
+    else:
+        code, output = runtime.engine.run_on_volume(stack.config.project, svc.image, volume, HELPER_MOUNT,
+                                                    f"df -Pk {HELPER_MOUNT}")
     try:
-        return int(output.split()[3]) * 1024 if code == 0 else None
+        return int(output.strip().splitlines()[-1].split()[3]) * 1024 if code == 0 else None
     except (IndexError, ValueError):
         return None
 
@@ -254,8 +254,8 @@ def _service_item(stack, runtime, reader, svc: ResolvedService, segment: Segment
     if not refuse:
         ctx = Capture(stack, runtime)
         if strategy.kind == "swap":
-            volume, _ = ctx.volume(svc, decl.volume)
-            free = _volume_free(runtime, stack, svc, volume)
+            volume, mount = ctx.volume(svc, decl.volume)
+            free = _volume_free(runtime, stack, svc, volume, mount, containers.get(svc.name))
             needed = segment.size + segment.size // 20 + MARGIN
             if free is not None and free < needed:
                 refuse.append(f"{svc.spec.title}: its volume {volume} has {format_bytes(free)} free; staging the "
@@ -323,6 +323,7 @@ class Restoring(Capture):
                  events: Events, progress: Progress):
         super().__init__(stack, runtime, events, progress)
         self.journal, self.reader = journal, reader
+        self.phases: dict[str, float] = {}
         self.journals = JournalStore.for_stack(stack)
         self.root = self.journals.staging(journal.id)
         self.archive_name = Path(journal.archive).name
@@ -360,6 +361,7 @@ class RestoreResult:
     journal_id: str
     verify: Any = None  # a VerifyReport, when verify ran
     warnings: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds each step took
 
     @property
     def ok(self) -> bool:
@@ -367,6 +369,7 @@ class RestoreResult:
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "id": self.journal_id, "duration": round(self.duration, 3),
+                "phases": {k: round(v, 3) for k, v in self.phases.items()},
                 "restored": self.restored, "warnings": self.warnings,
                 "verify": self.verify.to_json() if self.verify is not None else None}
 
@@ -407,6 +410,7 @@ def run_restore(stack: Stack, runtime: Runtime, bundle: Path, reader: ArchiveRea
         raise StackError(f"{rs.journals.root} has too little free space to stage {format_bytes(needed)}; nothing "
                          "was changed")
     rs.save()
+    mark = time.monotonic()
     try:
         rs.write_staging("", "manifest.json", plan.manifest.to_bytes())
         for item in plan.items:
@@ -424,6 +428,7 @@ def run_restore(stack: Stack, runtime: Runtime, bundle: Path, reader: ArchiveRea
         raise
     journal.phase = STAGED
     rs.save()
+    rs.phases["stage"] = time.monotonic() - mark
     return _complete(rs, bundle, started, run_verify)
 
 
@@ -453,10 +458,16 @@ def _run(rs: Restoring, entry: JournalEntry, script: str, what: str) -> str:
 
 
 def _stage_into_volume(rs: Restoring, svc: ResolvedService, segment: Segment, entry: JournalEntry) -> None:
+    """Stream the checked members into <volume>/.stackctl-restore/<id>/new, owned by the service's user (the tar
+    headers carry the owner; the id is new, so nothing of an earlier attempt is in the way). A thread of its own
+    decompresses and checks while this one sends."""
+    from stackctl.shells.archive import prefetch
+
     uid, gid = svc.spec.uid, svc.spec.gid
-    _run(rs, entry, prepare_script(rs.journal.id), "preparing the staging directory")
-    prefix = f"{STAGE_ROOT}/{rs.journal.id}/new/"
-    stream = _Recorded(rs.reader.retar(segment, lambda path: prefix + path, uid, gid, rs.reporter(svc)))
+    root = f"{STAGE_ROOT}/{rs.journal.id}"
+    prefix = f"{root}/new/"
+    stream = _Recorded(prefetch(rs.reader.retar(segment, lambda path: prefix + path, uid, gid, rs.reporter(svc),
+                                                parents=(STAGE_ROOT, root, prefix.rstrip("/")))))
     try:
         rs.runtime.engine.copy_into_volume(rs.stack.config.project, svc.image, entry.volume, HELPER_MOUNT, stream)
     except Exception:
@@ -465,7 +476,6 @@ def _stage_into_volume(rs: Restoring, svc: ResolvedService, segment: Segment, en
     stream.reraise()
     if not stream.finished:
         raise StackError(f"{svc.spec.title}: the engine stopped reading the staged data before its end")
-    _run(rs, entry, own_script(rs.journal.id, uid, gid), "giving the staged data to its user")
 
 
 class _Recorded:
@@ -506,6 +516,15 @@ def _complete(rs: Restoring, bundle: Path, started: float, run_verify: bool) -> 
     """From STAGED (or wherever a resumed restore stands) to committed and verified."""
     journal = rs.journal
     restored: dict[str, list[str]] = {}
+    phases = rs.phases
+    mark = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = now - mark
+        mark = now
+
     try:
         if journal.phase in (STAGED, SWAPPING):
             journal.phase = SWAPPING
@@ -513,15 +532,18 @@ def _complete(rs: Restoring, bundle: Path, started: float, run_verify: bool) -> 
             _swap_all(rs)
             journal.phase = SWAPPED
             rs.save()
+            lap("swap")
         if journal.phase == SWAPPED:
             _start_stopped(rs)
             journal.phase = IMPORTING
             rs.save()
+            lap("start")
         if journal.phase == IMPORTING:
             for entry in journal.entries:
                 restored[entry.service] = _import(rs, entry)
             journal.phase = COMMITTED
             rs.save()
+            lap("import")
     except KeyboardInterrupt:
         raise StackError("interrupted. " + unfinished_message(journal), exit_code=130) from None
     except StackError as error:
@@ -534,12 +556,15 @@ def _complete(rs: Restoring, bundle: Path, started: float, run_verify: bool) -> 
         raise StackError(f"the restore failed and was rolled back: the previous data is in place. {error.message}",
                          details=error.details, exit_code=error.exit_code) from None
     warnings = _commit(rs)
-    result = RestoreResult(restored, time.monotonic() - started, journal.id, warnings=warnings)
+    lap("commit")
+    result = RestoreResult(restored, time.monotonic() - started, journal.id, warnings=warnings, phases=phases)
     if run_verify:
         from stackctl.ops.verify import verify
 
         rs.events("running stackctl verify on the restored stack")
         result.verify = verify(rs.stack, rs.runtime, bundle)
+        lap("verify")
+    result.duration = time.monotonic() - started
     return result
 
 
@@ -613,10 +638,19 @@ def _commit(rs: Restoring) -> list[str]:
     """Remove the old data and the staging; failures here lose nothing (the new data is in place) and are warned
     about with what to remove by hand."""
     warnings = []
+    engine = rs.runtime.engine
     for entry in rs.journal.entries:
         try:
-            if entry.kind == "swap" and rs.runtime.engine.volume_exists(entry.volume):
-                _run(rs, entry, commit_script(rs.journal.id), "removing the previous data")
+            if entry.kind == "swap" and engine.volume_exists(entry.volume):
+                svc = rs.stack.services[entry.service]
+                container = engine.container_of(rs.stack.config.project, svc.name)
+                if container is not None and container.state == "running":
+                    code, output = engine.exec(container.id, commit_exec(rs.volume(svc, svc.spec.backup.volume)[1],
+                                                                         rs.journal.id), user="0")
+                    if code != 0:
+                        raise StackError(f"removing the previous data failed: {output.strip()[-300:]}")
+                else:
+                    _run(rs, entry, commit_script(rs.journal.id), "removing the previous data")
             elif entry.kind == "import":
                 svc = rs.stack.services[entry.service]
                 strategy_for(svc).commit(rs, svc, svc.spec.backup, entry)

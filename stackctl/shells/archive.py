@@ -210,36 +210,161 @@ class _Pipe:
         self.thread.start()
 
 
-class ChunkReader(io.RawIOBase):
-    """A file object over an iterator of byte chunks (the Docker SDK's archive stream)."""
+class Cursor:
+    """Reads an iterator of byte chunks (an engine's HTTP stream, a decompressor's output) without copying: `take`
+    hands out slices of the chunks as they came."""
 
     def __init__(self, chunks: Iterable[bytes]):
         self.chunks = iter(chunks)
         self.pending = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
+    def _fill(self) -> bool:
         while not self.pending:
             chunk = next(self.chunks, None)
             if chunk is None:
-                return 0
+                return False
             self.pending = memoryview(chunk)
-        size = min(len(buffer), len(self.pending))
-        buffer[:size] = self.pending[:size]
-        self.pending = self.pending[size:]
-        return size
+        return True
+
+    def take(self, size: int):
+        """Up to `size` bytes (a memoryview), at least one unless the stream ended (then empty)."""
+        if not self._fill():
+            return memoryview(b"")
+        piece, self.pending = self.pending[:size], self.pending[size:]
+        return piece
+
+    def exact(self, size: int) -> bytes:
+        parts, left = [], size
+        while left:
+            piece = self.take(left)
+            if not piece:
+                raise EOFError(f"the tar stream ends {left} bytes early")
+            parts.append(piece)
+            left -= len(piece)
+        return b"".join(parts)
+
+    def rest(self) -> Iterator:
+        while self._fill():
+            piece, self.pending = self.pending, memoryview(b"")
+            yield piece
 
 
-def _read_chunks(source, size: int) -> Iterator[bytes]:
-    left = size
-    while left > 0:
-        chunk = source.read(min(CHUNK, left))
+def read_stream(reader, size: int = CHUNK) -> Iterator[bytes]:
+    """A file object's contents as chunks."""
+    while True:
+        chunk = reader.read(size)
         if not chunk:
-            raise StackError("the engine's copy ended in the middle of a file")
-        left -= len(chunk)
+            return
         yield chunk
+
+
+def prefetch(chunks: Iterable[bytes], depth: int = 8) -> Iterator[bytes]:
+    """The same chunks, produced by a thread of their own `depth` ahead: reading (an engine's HTTP stream, a
+    decompressor) overlaps with what the consumer does (hashing, compressing, sending). An exception in the
+    producer is raised in the consumer."""
+    import queue
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        box.put(chunk, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as error:  # handed to the consumer
+            box.put(error)
+
+    thread = threading.Thread(target=produce, daemon=True, name="stackctl prefetch")
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+ZERO_BLOCK = bytes(BLOCK)
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """`<length> <key>=<value>\n` records of a pax extended header."""
+    records, position = {}, 0
+    while position < len(data):
+        space = data.index(b" ", position)
+        length = int(data[position:space])
+        if length <= 0:
+            raise tarfile.HeaderError("bad pax record length")
+        key, _, value = data[space + 1:position + length - 1].partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        position += length
+    return records
+
+
+def tar_entries(cursor: Cursor) -> Iterator[tuple[tarfile.TarInfo, Iterator]]:
+    """Each entry of a tar stream (ustar, pax and GNU long names, as Go's archive/tar and Python's tarfile write
+    them) with an iterator over its data, read straight from the cursor; it stops at the end-of-archive block. A
+    header whose checksum is wrong raises tarfile.HeaderError. Data a consumer leaves unread is skipped."""
+    pax: dict[str, str] = {}
+    long_name = long_link = None
+    while True:
+        block = cursor.exact(BLOCK)
+        if block == ZERO_BLOCK:
+            return
+        info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            payload = cursor.exact(info.size)
+            cursor.exact(-info.size % BLOCK)
+            if info.type == tarfile.XHDTYPE:
+                pax = _pax_records(payload)
+            elif info.type == tarfile.GNUTYPE_LONGNAME:
+                long_name = payload.rstrip(b"\0").decode("utf-8", "surrogateescape")
+            elif info.type == tarfile.GNUTYPE_LONGLINK:
+                long_link = payload.rstrip(b"\0").decode("utf-8", "surrogateescape")
+            continue
+        if "path" in pax or long_name:
+            info.name = pax.get("path") or long_name
+        if "linkpath" in pax or long_link:
+            info.linkname = pax.get("linkpath") or long_link
+        if "size" in pax:
+            info.size = int(pax["size"])
+        if "mtime" in pax:
+            info.mtime = float(pax["mtime"])
+        pax, long_name, long_link = {}, None, None
+        if info.isdir():
+            info.name = info.name.rstrip("/")
+        size = info.size if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE) else 0
+        data = _entry_data(cursor, size)
+        yield info, data
+        for _ in data:  # what the consumer left
+            pass
+
+
+def _entry_data(cursor: Cursor, size: int) -> Iterator:
+    left = size
+    while left:
+        piece = cursor.take(min(left, CHUNK))
+        if not piece:
+            raise EOFError("the tar stream ends inside a file")
+        left -= len(piece)
+        yield piece
+    padding = -size % BLOCK
+    if padding:
+        cursor.exact(padding)
 
 
 # --- tar headers ----------------------------------------------------------------------------------------------
@@ -334,12 +459,12 @@ class SegmentWriter:
     def add_tar_stream(self, chunks: Iterable[bytes], strip: str = "", prefix: str = "") -> None:
         """Append every entry of a tar stream (as the Docker engine makes it), renamed: the leading directory
         `strip` removed (the directory itself is the restore target, not a member), `prefix` put in front.
-        Devices, fifos and entries outside `strip` are refused rather than kept."""
+        Devices, fifos and entries outside `strip` are refused rather than kept. The stream is read by a thread of
+        its own while this one hashes and compresses."""
         from stackctl.core.archive import member_problem
 
-        with tarfile.open(fileobj=io.BufferedReader(ChunkReader(chunks), buffer_size=CHUNK), mode="r|",
-                          bufsize=CHUNK) as tar:
-            for info in tar:
+        try:
+            for info, data in tar_entries(Cursor(prefetch(chunks))):
                 name = info.name.rstrip("/")
                 if strip:
                     if name == strip:
@@ -359,10 +484,11 @@ class SegmentWriter:
                         target = target[len(strip) + 1:]
                     member = Member(path, HARDLINK, mode=member.mode, mtime=member.mtime, target=prefix + target)
                 if member.type == FILE:
-                    self.add_file(path, info.size, _read_chunks(tar.extractfile(info), info.size), member.mode,
-                                  member.mtime)
+                    self.add_file(path, info.size, data, member.mode, member.mtime)
                 else:
                     self.add_entry(member)
+        except (tarfile.TarError, EOFError) as error:
+            raise StackError(f"{self.service}: the engine's copy is not a whole tar stream ({error})") from None
 
     def add_entry(self, member: Member) -> Member:
         """A directory or a link (no data)."""
@@ -627,9 +753,10 @@ class ArchiveReader:
 
         expected = iter(segment.members)
         try:
-            with self._plain_stream(segment) as stream, \
-                    tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:
-                for info in tar:
+            with self._plain_stream(segment) as stream:
+                # Decompressing (and decrypting) in a thread of its own overlaps with the checksums here.
+                cursor = Cursor(prefetch(read_stream(stream)))
+                for info, data in tar_entries(cursor):
                     want = next(expected, None)
                     got = member_from_tarinfo(info, info.name)
                     if want is None or not _same_entry(got, want):
@@ -638,7 +765,7 @@ class ArchiveReader:
                     if want.type != FILE:
                         yield want, iter(())
                         continue
-                    chunks = _checked_chunks(segment.service, want, tar.extractfile(info), progress)
+                    chunks = _checked_chunks(segment.service, want, data, progress)
                     yield want, chunks
                     for _ in chunks:  # whatever the consumer left is still checked
                         pass
@@ -646,12 +773,10 @@ class ArchiveReader:
                 if missing is not None:
                     raise ArchiveError(f"{segment.service}: {missing.path!r} is in the manifest but not in the data: "
                                        "the archive is truncated or tampered with")
-                # Everything after the tar's end must be its zero padding, and the zstd frames must end cleanly.
-                rest = stream.read(CHUNK)
-                while rest:
-                    if rest.count(0) != len(rest):
+                # Everything after the tar's end must be zeros, and the zstd frames must end cleanly.
+                for rest in cursor.rest():
+                    if bytes(rest).count(0) != len(rest):
                         raise ArchiveError(f"{segment.service}: data after the end of its files: tampered with")
-                    rest = stream.read(CHUNK)
         except (tarfile.TarError, zstandard.ZstdError, EOFError) as error:
             raise ArchiveError(f"{segment.service}: the data is corrupted ({type(error).__name__}: {error})") from None
         except OSError as error:
@@ -670,31 +795,25 @@ class ArchiveReader:
                 pass
 
     def retar(self, segment: Segment, rename: Callable[[str], str | None], uid: int, gid: int,
-              progress: Progress = _quiet, parents: tuple[str, ...] = ()) -> Iterator[bytes]:
+              progress: Progress = _quiet, parents: tuple[str, ...] = ()) -> Iterator:
         """The segment as a new tar stream for the engine to extract, built only from checked members: each named
         rename(path) (None: left out, though still read and checked), owned by uid:gid, after the directories
         `parents`. It raises ArchiveError, ending the stream, the moment a check fails."""
         for parent in parents:
             yield tar_header(parent, Member(parent, DIR, mode=0o755), uid, gid)
-        batch: list[bytes] = []
-        batched = 0
         for member, chunks in self.members(segment, progress):
             name = rename(member.path)
             if name is None:
                 continue
             if member.type == HARDLINK:
-                target = rename(member.target)
-                member = Member(member.path, HARDLINK, mode=member.mode, mtime=member.mtime, target=target or "")
-            batch.append(tar_header(name, member, uid, gid))
-            for chunk in chunks:
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= CHUNK:
-                    yield b"".join(batch)
-                    batch, batched = [], 0
-            batch.append(tar_padding(member.size))
-        batch.append(TAR_END)
-        yield b"".join(batch)
+                member = Member(member.path, HARDLINK, mode=member.mode, mtime=member.mtime,
+                                target=rename(member.target) or "")
+            yield tar_header(name, member, uid, gid)
+            yield from chunks
+            padding = tar_padding(member.size)
+            if padding:
+                yield padding
+        yield TAR_END
 
     def extract_to(self, segment: Segment, directory: Path, progress: Progress = _quiet,
                    only: Callable[[str], bool] = lambda path: True) -> None:
@@ -727,21 +846,21 @@ def _same_entry(got: Member, want: Member) -> bool:
             and got.target == want.target)
 
 
-def _checked_chunks(service: str, member: Member, source, progress: Progress) -> Iterator[bytes]:
+def _checked_chunks(service: str, member: Member, data: Iterator, progress: Progress) -> Iterator:
+    """The member's data, its last piece held back until the whole matched its SHA-256: a consumer never gets all
+    of a file whose bytes are wrong."""
     digest = hashlib.sha256()
-    left = member.size
-    while left > 0:
-        chunk = source.read(min(CHUNK, left))
-        if not chunk:
-            raise ArchiveError(f"{service}: {member.path!r} ends early: the archive is truncated")
-        left -= len(chunk)
-        digest.update(chunk)
-        progress(len(chunk))
-        if left == 0 and digest.hexdigest() != member.sha256:
-            raise ArchiveError(f"{service}: {member.path!r} does not match its SHA-256: corrupted or tampered with")
-        yield chunk
-    if member.size == 0 and digest.hexdigest() != member.sha256:
+    held = None
+    for piece in data:
+        digest.update(piece)
+        progress(len(piece))
+        if held is not None:
+            yield held
+        held = piece
+    if digest.hexdigest() != member.sha256:
         raise ArchiveError(f"{service}: {member.path!r} does not match its SHA-256: corrupted or tampered with")
+    if held is not None:
+        yield held
 
 
 @dataclass
