@@ -219,6 +219,10 @@ def restore(
     reader = ops.open_archive(archive, unsealing_for(stack, typed, passphrase_file, key_file))
     with reader:
         plan = ops.plan_restore(stack, runtime, reader, list(services))
+        if dry_run and not plan.refusals:
+            totals = {s.service: s.size for s in plan.manifest.segments}
+            with ByteProgress(totals, plain=as_json) as progress:
+                ops.check_archive(reader, progress.advance)
         if as_json and dry_run:
             out.print_json(json.dumps({"ok": not plan.refusals, "dry_run": True, **plan.to_json()}))
             if plan.refusals:
@@ -230,7 +234,7 @@ def restore(
             raise StackError("the restore is refused, nothing was changed:\n  " + "\n  ".join(plan.refusals))
         if dry_run:
             if not as_json:
-                out.print("dry run: nothing was changed")
+                out.print("dry run: every checksum of the archive matches; nothing was changed")
             return
         if not plan.items:
             raise StackError("nothing to restore: " + ("; ".join(plan.skipped) or "the backup holds no service data"))

@@ -87,8 +87,6 @@ class Capture:
     def wait_ready(self, svc: ResolvedService, timeout: float = 180) -> None:
         """Until the service is ready again: its own readiness endpoint polled directly when the catalog declares a
         published one (a healthcheck reports only every few seconds), else its container's health."""
-        from stackctl.ops.lifecycle import explain_failure, wait_until_ready
-
         ready = next((c for c in svc.spec.verify if isinstance(c, catalog.Ready) and c.port and c.auth is None
                       and c.port in svc.host_ports), None)
         if ready is not None:
@@ -102,6 +100,12 @@ class Capture:
                 if container is None or container.state in ("exited", "dead"):
                     break  # it stopped: its health and logs below say why
                 self.runtime.sleep(0.1)
+        self.wait_settled(svc, timeout)  # no direct probe, or it never answered: the healthcheck says why
+
+    def wait_settled(self, svc: ResolvedService, timeout: float = 180) -> None:
+        """Until the service's container is ready the way `up` waits for it (its healthcheck says healthy)."""
+        from stackctl.ops.lifecycle import explain_failure, wait_until_ready
+
         ok, final = wait_until_ready(self.stack, lambda: self.runtime.engine.containers(self.stack.config.project),
                                      self.runtime.probe, timeout, only={svc.name},
                                      interval=self.runtime.poll_interval, clock=self.runtime.clock,

@@ -416,6 +416,9 @@ def run_restore(stack: Stack, runtime: Runtime, bundle: Path, reader: ArchiveRea
         for item in plan.items:
             events(f"{item.title}: staging and checking {format_bytes(item.segment.size)}")
             _stage(rs, item)
+        for segment in unselected(plan):  # every checksum is checked before anything is touched
+            events(f"{segment.title}: checking (not restored)")
+            reader.verify(segment, lambda count: progress(segment.service, count))
     except BaseException as error:
         events("staging failed: removing what was staged")
         try:
@@ -430,6 +433,17 @@ def run_restore(stack: Stack, runtime: Runtime, bundle: Path, reader: ArchiveRea
     rs.save()
     rs.phases["stage"] = time.monotonic() - mark
     return _complete(rs, bundle, started, run_verify)
+
+
+def unselected(plan: RestorePlan) -> list[Segment]:
+    chosen = {item.service for item in plan.items}
+    return [s for s in plan.manifest.segments if s.service not in chosen]
+
+
+def check_archive(reader: ArchiveReader, progress: Progress = _quiet_progress) -> None:
+    """Read every segment through every check, writing nothing (what --dry-run does besides planning)."""
+    for segment in reader.manifest.segments:
+        reader.verify(segment, lambda count, service=segment.service: progress(service, count))
 
 
 def _reason(error: BaseException) -> str:
@@ -561,6 +575,10 @@ def _complete(rs: Restoring, bundle: Path, started: float, run_verify: bool) -> 
     if run_verify:
         from stackctl.ops.verify import verify
 
+        # verify expects the stack as `up` leaves it: healthy by the services' own healthchecks, which report a few
+        # seconds after a restarted service answers (Prometheus answers ready before it has its scrape targets).
+        for name in journal.stopped:
+            rs.wait_settled(next(s for s in rs.stack.services.values() if s.name == name))
         rs.events("running stackctl verify on the restored stack")
         result.verify = verify(rs.stack, rs.runtime, bundle)
         lap("verify")
@@ -693,9 +711,8 @@ def _roll_back(rs: Restoring) -> None:
         container = engine.container_of(rs.stack.config.project, name)
         if container is not None and container.state != "running":
             engine.start(container.id)
-    for name in journal.stopped:
-        svc = next(s for s in rs.stack.services.values() if s.name == name)
-        rs.wait_ready(svc)
+    for name in journal.stopped:  # left as `up` leaves it: healthy by its own healthcheck
+        rs.wait_settled(next(s for s in rs.stack.services.values() if s.name == name))
     remove_tree(rs.root)
     rs.journals.remove()
 
