@@ -92,13 +92,15 @@ class Capture:
         if ready is not None:
             url = host_url(self.stack, svc.key, ready.port) + ready.path
             deadline = self.runtime.clock() + timeout
+            first = self.runtime.engine.container_of(self.stack.config.project, svc.name)
             while self.runtime.clock() < deadline:
                 ok, _ = self.runtime.probe(url)
                 if ok:
                     return
                 container = self.runtime.engine.container_of(self.stack.config.project, svc.name)
-                if container is None or container.state in ("exited", "dead"):
-                    break  # it stopped: its health and logs below say why
+                if (container is None or container.state in ("exited", "dead", "restarting")
+                        or (first is not None and container.restart_count > first.restart_count)):
+                    break  # it stopped or crashed: its healthcheck and logs (below) say why
                 self.runtime.sleep(0.1)
         self.wait_settled(svc, timeout)  # no direct probe, or it never answered: the healthcheck says why
 
@@ -698,7 +700,7 @@ def selected(stack: Stack, names: list[str]) -> tuple[list[ResolvedService], boo
     from stackctl.ops.lifecycle import service_names
 
     wanted = [n for n in names if n != STACK_SECTION]
-    keys = {catalog.BY_NAME[n].key for n in service_names(stack, wanted)} if wanted else None
+    keys = {catalog.BY_NAME[n].key for n in service_names(stack, wanted)} if names else None
     services = []
     for svc in stack.services.values():
         if keys is not None and svc.key not in keys:

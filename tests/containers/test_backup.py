@@ -218,6 +218,30 @@ def test_a_bad_archive_is_refused_and_changes_nothing(stack, archive_b, tmp_path
     assert data_is(stack, archive_b, "A")
 
 
+def test_a_restore_the_service_cannot_start_on_is_rolled_back(stack, archive_b, tmp_path):
+    """Checksums all match, but the data is not a TSDB Prometheus can open: it does not become healthy, and the
+    restore puts the previous data back by itself."""
+    directory = tmp_path / "bad-tsdb"
+    directory.mkdir()
+    block = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+    # `wal` must be a directory: as a file, Prometheus fails to open its storage and exits.
+    archive = write(directory, {"prometheus": [entry(block, kind="dir", mode=0o755),
+                                               entry(f"{block}/meta.json", b"{}"),
+                                               entry("wal", b"a file where the WAL directory belongs")]},
+                    project=archive_b["path"].name.split("-2")[0])
+    before = volume_listing(stack["project"], stack["image"])
+    result = stackctl(stack["file"], "restore", str(archive), "--yes", "--services", "prometheus", timeout=400)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failed and was rolled back: the previous data is in place" in result.stderr
+    assert "Prometheus did not become healthy" in result.stderr
+    assert data_is(stack, archive_b, "A")
+    assert volume_listing(stack["project"], stack["image"]).replace("\n", "") != "" and journal_phase(stack) is None
+    assert ".stackctl-restore" not in volume_listing(stack["project"], stack["image"])
+    assert block not in volume_listing(stack["project"], stack["image"])
+    assert sorted(line.split()[-1] for line in before.splitlines() if "./01" in line) == sorted(
+        line.split()[-1] for line in volume_listing(stack["project"], stack["image"]).splitlines() if "./01" in line)
+
+
 def journal_phase(stack) -> str | None:
     try:
         return json.loads((stack["dir"] / ".stackctl" / "restore" / "journal.json").read_text())["phase"]
