@@ -726,6 +726,15 @@ def run_backup(stack: Stack, runtime: Runtime, bundle: Path, output: Path | None
     """Capture the selected services into one new archive in the backup directory; nothing is left behind when it
     fails (the partial file is removed)."""
     chosen, with_stack = selected(stack, list(services))
+    if not with_stack and all(isinstance(svc.spec.backup, catalog.NotKept) for svc in chosen):
+        reasons = "; ".join(f"{svc.spec.title}: {svc.spec.backup.reason}" for svc in chosen)
+        raise StackError("nothing to back up" + (f": {reasons}" if reasons else ""))
+    from stackctl.shells.state import JournalStore
+
+    journal = JournalStore.for_stack(stack).load()
+    if journal is not None:
+        raise StackError(f"a restore ({journal.id}, phase {journal.phase}) did not finish, so the data may be half "
+                         "swapped: run 'stackctl restore --resume' or 'stackctl restore --rollback' before a backup")
     if include_secrets and sealing is None:
         raise StackError("--include-secrets puts passwords into the archive, so it must be encrypted: pass "
                          "--passphrase-file FILE or --key-file FILE (or --encrypt to type a passphrase)")
@@ -745,8 +754,11 @@ def run_backup(stack: Stack, runtime: Runtime, bundle: Path, output: Path | None
     clock = time.monotonic()
     directory = backup_dir(stack, output)
     cap = Capture(stack, runtime, events, progress)
-    writer = ArchiveWriter(directory, archive_name(stack.config.project, started), sealing,
-                           progress=lambda count: None)
+    try:
+        writer = ArchiveWriter(directory, archive_name(stack.config.project, started), sealing,
+                               progress=lambda count: None)
+    except OSError as error:
+        raise StackError(f"cannot write an archive into {directory}: {error.strerror or error}") from None
     segments, not_kept = [], []
     try:
         for svc in chosen:
@@ -775,6 +787,10 @@ def run_backup(stack: Stack, runtime: Runtime, bundle: Path, output: Path | None
                    "services": [s.service for s in segments], "encrypted": sealing is not None,
                    "includes_secrets": include_secrets, "size": sum(s.size for s in segments)}
         path = writer.finish(manifest, summary)
+    except OSError as error:  # the disk filled up, the directory went away: nothing is kept
+        writer.abort()
+        raise StackError(f"writing the archive in {directory} failed: {error.strerror or error}; nothing was kept"
+                         ) from None
     except BaseException:
         writer.abort()
         raise

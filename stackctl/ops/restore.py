@@ -66,15 +66,21 @@ def unfinished_message(journal: RestoreJournal) -> str:
 
 
 # --- the scripts a helper container runs in a volume being swapped ---------------------------------------------
-# Each is safe to run again after being killed at any point: rename(2) moves one entry at a time, atomically, and the
-# marker files moved-out / moved-in say whether the top-level entries are the old data, a mix, or the new data.
+# Each is safe to run again after being killed at any point: rename(2) moves one entry at a time, atomically; the
+# marker files moved-out / moved-in say whether the top-level entries are the old data, a mix on its way, or the new
+# data; and the staging is deleted only after being renamed away in one step, so a half-deleted staging is never
+# taken for something to finish or roll back.
 
 _EACH = 'for e in {where}* {where}.[!.]* {where}..?*; do if [ -e "$e" ] || [ -L "$e" ]; then {action}; fi; done'
 _TOP = _EACH.format(where="", action='[ "$e" = ' + STAGE_ROOT + ' ] || mv -- "$e" "{to}"')
 
 
 def _prologue(restore_id: str) -> str:
-    return f"set -eu\ncd {HELPER_MOUNT}\nS='{STAGE_ROOT}/{restore_id}'\n"
+    return (f"set -eu\ncd {HELPER_MOUNT}\nS='{STAGE_ROOT}/{restore_id}'\nT='{STAGE_ROOT}/.removing-{restore_id}'\n"
+            'rm -rf "$T"\n')  # left by a rollback or commit killed while deleting
+
+
+_REMOVE = ['mv -- "$S" "$T"', 'rm -rf "$T"', f"rmdir {STAGE_ROOT} 2>/dev/null || true", "sync", ""]
 
 
 def finish_script(restore_id: str) -> str:
@@ -94,25 +100,22 @@ def finish_script(restore_id: str) -> str:
 
 def rollback_script(restore_id: str) -> str:
     return _prologue(restore_id) + "\n".join([
-        '[ -d "$S" ] || exit 0',
+        f'[ -d "$S" ] || {{ rmdir {STAGE_ROOT} 2>/dev/null || true; exit 0; }}',
         'mkdir -p "$S/new" "$S/old"',
+        'rm -f "$S/moved-in"',  # from the first move on, the new data is no longer all in place
         'if [ -e "$S/moved-out" ]; then',
         "  " + _TOP.format(to="$S/new/"),
-        '  rm -f "$S/moved-in" "$S/moved-out"',
+        '  rm -f "$S/moved-out"',
         "fi",
         _EACH.format(where='"$S/old"/', action='mv -- "$e" ./'),
-        'rm -rf "$S"',
-        f"rmdir {STAGE_ROOT} 2>/dev/null || true",
-        "sync", ""])
+        *_REMOVE])
 
 
 def commit_script(restore_id: str) -> str:
     return _prologue(restore_id) + "\n".join([
-        '[ -d "$S" ] || exit 0',
+        f'[ -d "$S" ] || {{ rmdir {STAGE_ROOT} 2>/dev/null || true; exit 0; }}',
         '[ -e "$S/moved-in" ] || { echo "stackctl: $S was not swapped in; not removing the old data" >&2; exit 3; }',
-        'rm -rf "$S"',
-        f"rmdir {STAGE_ROOT} 2>/dev/null || true",
-        "sync", ""])
+        *_REMOVE])
 
 
 def commit_exec(mount: str, restore_id: str) -> list[str]:
@@ -428,6 +431,8 @@ def run_restore(stack: Stack, runtime: Runtime, bundle: Path, reader: ArchiveRea
                              "'stackctl restore --rollback'") from None
         if isinstance(error, StackError):
             raise type(error)(f"{error.message}; nothing was changed", details=error.details) from None
+        if isinstance(error, OSError):  # local staging: the disk filled up, or the state directory is unwritable
+            raise StackError(f"staging in {rs.root} failed: {error.strerror or error}; nothing was changed") from None
         raise
     journal.phase = STAGED
     rs.save()

@@ -312,3 +312,30 @@ def test_a_kibana_import_error_is_a_failure_that_rolls_back(world):
     with pytest.raises(StackError, match="rolled back.*dashboard/logs-board: unknown \\(an injected failure\\)"):
         world.restore(archive)
     assert world.kibana.saved_objects() == before  # the data view it replaced is back, nothing new stays
+
+
+def test_a_full_disk_while_writing_keeps_nothing_and_says_so(world, monkeypatch):
+    import errno
+
+    from stackctl.shells.archive import SegmentWriter
+
+    original = SegmentWriter.add_file
+
+    def full(self, *args, **kwargs):
+        if self.service == "kibana":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SegmentWriter, "add_file", full)
+    with pytest.raises(StackError, match="No space left on device; nothing was kept"):
+        world.backup()
+    assert list((world.tmp / "backups").iterdir()) == []
+    assert world.engine.running["grafana"].state == "running"  # stopped for its copy, started again
+    assert world.es.repositories == {}  # the snapshot was cleaned up all the same
+
+
+def test_nothing_to_back_up_is_said_plainly(world, tmp_path):
+    stack = stack_from("preset: traces\nservices:\n  collector: {enabled: false}\n  grafana: {enabled: false}\n",
+                       tmp_path, name="traces.yaml")
+    with pytest.raises(StackError, match="nothing to back up: Jaeger: Jaeger keeps traces in memory"):
+        run_backup(stack, world.runtime, world.bundle, tmp_path / "b", ["jaeger"])

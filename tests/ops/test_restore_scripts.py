@@ -111,3 +111,54 @@ def test_finish_refuses_when_nothing_was_staged(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 3 and "nothing staged" in result.stderr
     assert tree(root) == OLD
+
+
+def killed_at(script: str, root: Path, k: int, bin_dir: Path) -> bool:
+    """Run `script` in `root` and SIGKILL its shell just before its k-th rename; True if it got that far."""
+    counter = bin_dir / "count"
+    counter.write_text("0")
+    mv = bin_dir / "mv"
+    mv.write_text(f"""#!/bin/sh
+n=$(( $(cat {counter}) + 1 ))
+echo $n > {counter}
+if [ $n -eq {k} ]; then kill -9 $PPID; exit 1; fi
+exec {shutil.which("mv")} "$@"
+""")
+    mv.chmod(0o755)
+    subprocess.run(["sh", "-c", script.replace(f"cd {HELPER_MOUNT}", f"cd '{root}'", 1)], capture_output=True,
+                   env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    return int(counter.read_text()) >= k
+
+
+SCRIPTS = {"finish": finish_script(ID), "rollback": rollback_script(ID), "commit": commit_script(ID)}
+
+
+@pytest.mark.parametrize("first, then", [("finish", "finish"), ("finish", "rollback"), ("rollback", "rollback"),
+                                         ("rollback", "finish"), ("commit", "commit")])
+def test_each_script_killed_at_every_rename_then_run_again(first, then, tmp_path):
+    """Killed for real (SIGKILL before its k-th `mv`, the moves of the staging included), the next script still ends
+    in exactly the old or exactly the new data: finishing after a killed rollback too, as long as the rollback had
+    not started deleting (then nothing is left to finish: it refuses, and a rollback completes)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    start = STATES[0] if first == "finish" else STATES[-1]  # nothing moved yet / all swapped in
+    k = 1
+    while True:
+        root = volume_in(start, tmp_path)
+        if not killed_at(SCRIPTS[first], root, k, bin_dir):
+            break  # the script never got to a k-th rename: every point was tried
+        staged = (root / STAGE_ROOT / ID).is_dir()
+        if then == "finish" and not staged:
+            result = subprocess.run(["sh", "-c", SCRIPTS["finish"].replace(f"cd {HELPER_MOUNT}", f"cd '{root}'", 1)],
+                                    capture_output=True, text=True)
+            assert result.returncode == 3, (first, k)  # the rollback had begun deleting: nothing to finish
+            run(SCRIPTS["rollback"], root)
+            expected = OLD
+        else:
+            run(SCRIPTS[then], root)
+            expected = {"finish": NEW, "rollback": OLD, "commit": NEW}[then]
+        assert {n: v for n, v in tree(root).items() if not n.startswith(STAGE_ROOT)} == expected, (first, k)
+        if then != "finish":
+            assert not (root / STAGE_ROOT).exists(), (first, k)
+        k += 1
+    assert k > (1 if first == "commit" else len(tops(OLD)))  # it really was killed at every rename it makes
