@@ -113,7 +113,8 @@ class Capture:
                                      interval=self.runtime.poll_interval, clock=self.runtime.clock,
                                      sleep=self.runtime.sleep)
         if not ok:
-            raise StackError(f"{svc.spec.title} did not become healthy again within {timeout:.0f}s",
+            failed = any(s.phase == "failed" for s in final)
+            raise StackError(f"{svc.spec.title} did not become healthy" + ("" if failed else f" within {timeout:.0f}s"),
                              details=explain_failure(self.runtime, final), exit_code=1)
 
     def reporter(self, svc: ResolvedService) -> Callable[[int], None]:

@@ -7,6 +7,7 @@ Lifecycle (up/down/logs) goes through the Compose CLI (stackctl.compose); inspec
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -139,12 +140,8 @@ class DockerEngine:
     # --- containers and their files (backup and restore) ---------------------------------------------------
 
     def _container(self, container_id: str):
-        import docker.errors
-
-        try:
+        with _engine_errors(f"container {container_id}"):
             return self.client.containers.get(container_id)
-        except docker.errors.NotFound:
-            raise StackError(f"container {container_id} does not exist (any more)") from None
 
     def container_of(self, project: str, service: str) -> ContainerInfo | None:
         """The container of a compose service (its compose name), or None."""
@@ -152,48 +149,28 @@ class DockerEngine:
 
     def get_archive(self, container_id: str, path: str) -> Iterator[bytes]:
         """A tar stream of `path` inside the container (running or stopped), as the engine makes it."""
-        import docker.errors
-
-        try:
+        with _engine_errors(f"cannot copy {path} out of container {container_id}"):
             stream, _ = self._container(container_id).get_archive(path, chunk_size=ARCHIVE_CHUNK)
-        except docker.errors.APIError as error:
-            raise StackError(f"cannot copy {path} out of container {container_id}: {_explain(error)}") from None
         return stream
 
     def put_archive(self, container_id: str, path: str, chunks: Iterable[bytes]) -> None:
         """Extract a tar stream (sent as it is produced) into `path`, which must exist, inside the container."""
-        import docker.errors
-
-        try:
+        with _engine_errors(f"cannot copy files into container {container_id} at {path}"):
             self.client.api.put_archive(container_id, path, iter(chunks))
-        except docker.errors.APIError as error:
-            raise StackError(f"cannot copy files into container {container_id} at {path}: {_explain(error)}") from None
 
     def exec(self, container_id: str, argv: list[str], user: str = "") -> tuple[int, str]:
         """Run a command in a running container: (exit code, output)."""
-        import docker.errors
-
-        try:
+        with _engine_errors(f"cannot run {argv[0]} in container {container_id}"):
             result = self._container(container_id).exec_run(argv, user=user, demux=False)
-        except docker.errors.APIError as error:
-            raise StackError(f"cannot run {argv[0]} in container {container_id}: {_explain(error)}") from None
         return result.exit_code, (result.output or b"").decode("utf-8", "replace")
 
     def stop(self, container_id: str, timeout: int = 30) -> None:
-        import docker.errors
-
-        try:
+        with _engine_errors(f"cannot stop container {container_id}"):
             self._container(container_id).stop(timeout=timeout)
-        except docker.errors.APIError as error:
-            raise StackError(f"cannot stop container {container_id}: {_explain(error)}") from None
 
     def start(self, container_id: str) -> None:
-        import docker.errors
-
-        try:
+        with _engine_errors(f"cannot start container {container_id}"):
             self._container(container_id).start()
-        except docker.errors.APIError as error:
-            raise StackError(f"cannot start container {container_id}: {_explain(error)}") from None
 
     def volume_exists(self, name: str) -> bool:
         import docker.errors
@@ -204,72 +181,68 @@ class DockerEngine:
         except docker.errors.NotFound:
             return False
 
+    @contextlib.contextmanager
     def _helper(self, project: str, image: str, volume: str, mount: str, command: list[str] | None):
-        return self.client.containers.create(
-            image, entrypoint=["/bin/sh", "-c"] if command else ["/bin/sh"], command=command, user="0",
-            volumes={volume: {"bind": mount, "mode": "rw"}}, labels={HELPER_LABEL: project}, network_mode="none",
-            working_dir="/")
+        """A container of `image` (root, no network) with the volume at `mount`, removed afterwards."""
+        with _engine_errors(f"cannot create a helper container of {image} on volume {volume}"):
+            container = self.client.containers.create(
+                image, entrypoint=["/bin/sh", "-c"] if command else ["/bin/sh"], command=command, user="0",
+                volumes={volume: {"bind": mount, "mode": "rw"}}, labels={HELPER_LABEL: project},
+                network_mode="none", working_dir="/")
+        try:
+            yield container
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
 
     def run_on_volume(self, project: str, image: str, volume: str, mount: str, script: str,
                       timeout: float = 600) -> tuple[int, str]:
         """Run a shell script as root in a short-lived container of `image` with the volume at `mount`:
-        (exit code, output). The container is removed afterwards. It keeps running if stackctl is killed, so a
-        script must leave the volume consistent on its own."""
-        import docker.errors
-
-        try:
-            container = self._helper(project, image, volume, mount, [script])
-        except docker.errors.APIError as error:
-            raise StackError(f"cannot start a helper container of {image} on volume {volume}: {_explain(error)}") from None
-        try:
+        (exit code, output). It keeps running if stackctl is killed, so a script must leave the volume consistent
+        on its own."""
+        with self._helper(project, image, volume, mount, [script]) as container, \
+                _engine_errors(f"the helper container on volume {volume} failed"):
             container.start()
             status = container.wait(timeout=timeout)
             output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             return int(status.get("StatusCode", 1)), output
-        except docker.errors.APIError as error:
-            raise StackError(f"the helper container on volume {volume} failed: {_explain(error)}") from None
-        finally:
-            try:
-                container.remove(force=True)
-            except docker.errors.APIError:
-                pass
 
     def copy_into_volume(self, project: str, image: str, volume: str, mount: str, chunks: Iterable[bytes]) -> None:
         """Extract a tar stream into the volume (mounted at `mount` in a created, never started, container of
         `image`; the tar's names are relative to `mount`)."""
-        import docker.errors
-
-        try:
-            container = self._helper(project, image, volume, mount, None)
-        except docker.errors.APIError as error:
-            raise StackError(f"cannot create a helper container of {image} on volume {volume}: {_explain(error)}") from None
-        try:
+        with self._helper(project, image, volume, mount, None) as container:
             self.put_archive(container.id, mount, chunks)
-        finally:
-            try:
-                container.remove(force=True)
-            except docker.errors.APIError:
-                pass
 
     def remove_helpers(self, project: str) -> int:
         """Remove helper containers a killed stackctl left behind (after they finished); how many."""
-        import docker.errors
-
         removed = 0
         for container in self.client.containers.list(all=True, filters={"label": f"{HELPER_LABEL}={project}"}):
-            if container.status == "running":
-                continue
-            try:
-                container.remove(force=True)
-                removed += 1
-            except docker.errors.APIError:
-                pass
+            if container.status != "running":
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
+                    removed += 1
         return removed
 
     def wait_helpers(self, project: str, timeout: float = 600) -> None:
         """Wait until no helper container of the project runs (a swap a killed stackctl started may still)."""
         for container in self.client.containers.list(filters={"label": f"{HELPER_LABEL}={project}"}):
             container.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def _engine_errors(what: str):
+    """The engine's refusals, and an engine that stops answering, as StackError naming what was being done."""
+    import docker.errors
+    import requests
+
+    try:
+        yield
+    except docker.errors.NotFound as error:
+        raise StackError(f"{what}: {_explain(error)} (it does not exist, or not any more)") from None
+    except docker.errors.APIError as error:
+        raise StackError(f"{what}: {_explain(error)}") from None
+    except requests.RequestException as error:
+        raise StackError(f"{what}: the engine did not answer ({type(error).__name__})") from None
 
 
 def _explain(error) -> str:

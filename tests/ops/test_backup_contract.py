@@ -6,7 +6,6 @@ services have no image here, so this is as far as they are proven: against the d
 from __future__ import annotations
 
 import json
-import socket
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +31,6 @@ pytestmark = pytest.mark.contract
 DB = b"SQLite format 3\x00" + b"grafana" * 100
 STREAM = "logs-stackctl-default"
 PATH_REPO = "/usr/share/elasticsearch/snapshots"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
