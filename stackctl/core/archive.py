@@ -180,6 +180,7 @@ class Segment:
     finished: str = ""
     notes: tuple[str, ...] = ()  # what the operator should know (what is and is not in it)
     details: dict[str, Any] = field(default_factory=dict)  # strategy facts the restore needs (e.g. snapshot name)
+    frames: tuple[int, ...] = ()  # compressed length of each of its zstd frames (before any encryption)
 
     @property
     def size(self) -> int:
@@ -193,7 +194,7 @@ class Segment:
         return {"service": self.service, "title": self.title, "strategy": self.strategy, "image": self.image,
                 "version": self.version, "offset": self.offset, "length": self.length, "size": self.size,
                 "started": self.started, "finished": self.finished, "notes": list(self.notes),
-                "details": self.details, "members": [m.to_json() for m in self.members]}
+                "details": self.details, "frames": list(self.frames), "members": [m.to_json() for m in self.members]}
 
     @classmethod
     def from_json(cls, data: Any) -> "Segment":
@@ -211,7 +212,7 @@ class Segment:
                        version=str(data.get("version", "")), members=tuple(Member.from_json(m) for m in members),
                        offset=int(data["offset"]), length=int(data["length"]), started=str(data.get("started", "")),
                        finished=str(data.get("finished", "")), notes=tuple(str(n) for n in data.get("notes") or ()),
-                       details=details)
+                       details=details, frames=tuple(int(f) for f in data["frames"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ArchiveError(f"the manifest is malformed: a service entry lacks or mistypes {error}") from None
 
@@ -281,13 +282,18 @@ class Manifest:
         return manifest
 
     def check_layout(self) -> None:
-        """Segments lie inside the data section, one after another, without overlapping; services are unique."""
+        """Segments lie inside the data section, one after another, without overlapping; services are unique; a
+        plain segment is exactly its frames."""
         position = 0
         seen = set()
         for segment in self.segments:
             if segment.service in seen:
                 raise ArchiveError(f"the manifest lists {segment.service} twice")
             seen.add(segment.service)
+            if not segment.frames or min(segment.frames) <= 0 or (
+                    not self.encrypted and sum(segment.frames) != segment.length):
+                raise ArchiveError(f"the manifest's frames of {segment.service} do not make up its data: tampered or "
+                                   "corrupted")
             if segment.offset != position or segment.length < 0:
                 raise ArchiveError(f"the manifest places {segment.service}'s data at bytes {segment.offset}+"
                                    f"{segment.length}, not right after the previous service's: tampered or corrupted")

@@ -772,9 +772,9 @@ def run_backup(stack: Stack, runtime: Runtime, bundle: Path, output: Path | None
             begun = iso(utc_now())
             with writer.segment(svc.key) as out:
                 notes, details = strategy_for(svc).capture(cap, svc, decl, out)
-            members, offset, length = writer.last
+            members, offset, length, frames = writer.last
             segments.append(Segment(svc.key, svc.spec.title, type(decl).__name__, svc.image, str(svc.version),
-                                    members, offset, length, begun, iso(utc_now()), tuple(notes), details))
+                                    members, offset, length, begun, iso(utc_now()), tuple(notes), details, frames))
         for svc in stack.services.values():
             if svc.spec.backup is None and not svc.spec.oneshot and not services:
                 not_kept.append(NotKept(svc.key, "keeps no data of its own (its configuration comes from stack.yaml)"))
@@ -816,9 +816,9 @@ def _capture_stack(stack: Stack, runtime: Runtime, writer: ArchiveWriter, includ
                          "own files or variables are not included")
         else:
             notes.append("no secrets (pass --include-secrets, with encryption, to keep them)")
-    members, offset, length = writer.last
+    members, offset, length, frames = writer.last
     return Segment(STACK_SECTION, "Stack files", "StackFiles", "", __version__, members, offset, length, begun,
-                   iso(utc_now()), tuple(notes), {"secrets": include_secrets})
+                   iso(utc_now()), tuple(notes), {"secrets": include_secrets}, frames)
 
 
 # --- list and prune -------------------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ SKIPPABLE = 0x184D2A5E  # a zstd skippable frame: decompressors pass over it
 RESERVE = 64 * 1024  # bytes reserved at the front for header and manifest
 MAX_PREAMBLE = 256 * 1024 * 1024
 CHUNK = 1024 * 1024
+FRAME = 8 * 1024 * 1024  # bytes of tar stream per zstd frame: frames compress and decompress in parallel
+IN_FLIGHT = 4  # frames being compressed or decompressed ahead
 LEVEL = 3  # zstd's default level: fast, and within a few percent of level 9 on TSDB blocks
 PARTIAL = ".partial"
 BLOCK = 512
@@ -249,15 +251,6 @@ class Cursor:
             yield piece
 
 
-def read_stream(reader, size: int = CHUNK) -> Iterator[bytes]:
-    """A file object's contents as chunks."""
-    while True:
-        chunk = reader.read(size)
-        if not chunk:
-            return
-        yield chunk
-
-
 def prefetch(chunks: Iterable[bytes], depth: int = 8) -> Iterator[bytes]:
     """The same chunks, produced by a thread of their own `depth` ahead: reading (an engine's HTTP stream, a
     decompressor) overlaps with what the consumer does (hashing, compressing, sending). An exception in the
@@ -296,6 +289,22 @@ def prefetch(chunks: Iterable[bytes], depth: int = 8) -> Iterator[bytes]:
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def ordered_map(work: Callable[[bytes], bytes], items: Iterable[bytes], threads: int) -> Iterator[bytes]:
+    """work(item) for each item, `threads` at a time, in order, IN_FLIGHT ahead. zstandard's one-shot compress and
+    decompress release the GIL, so frames run in parallel with each other and with the caller's hashing and I/O."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="stackctl zstd") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= IN_FLIGHT:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 ZERO_BLOCK = bytes(BLOCK)
@@ -407,29 +416,70 @@ def member_from_tarinfo(info: tarfile.TarInfo, path: str) -> Member:
 
 
 class SegmentWriter:
-    """One service's data: members appended as a tar stream through zstd (and age) into the archive file."""
+    """One service's data: members appended as a tar stream, cut into zstd frames of FRAME bytes (compressed by a
+    pool while this thread reads and hashes), written (through age when encrypting) into the archive file."""
 
     def __init__(self, archive: "ArchiveWriter", service: str):
-        import zstandard
+        import queue
 
         self.archive, self.service = archive, service
         self.members: list[Member] = []
+        self.frames: list[int] = []
         self.start = archive.handle.tell()
         self.pipe: _Pipe | None = None
-        target: BinaryIO = archive.handle
+        self.target: BinaryIO = archive.handle
         if archive.sealing is not None:
             import pyrage
 
             self.pipe = pipe = _Pipe()
             recipients, handle = archive.sealing.recipients, archive.handle
             pipe.run(lambda: pyrage.encrypt_io(pipe.reader, handle, recipients), close_writer=False)
-            target = pipe.writer
-        compressor = zstandard.ZstdCompressor(level=archive.level, write_checksum=True, threads=archive.threads)
-        self.stream = compressor.stream_writer(target, closefd=False, write_size=CHUNK)
+            self.target = pipe.writer
+        self.pieces: list = []
+        self.buffered = 0
+        # The tar stream's frames go to a thread that compresses them (in a pool) and writes them in order.
+        self.inbox: queue.Queue = queue.Queue(maxsize=IN_FLIGHT)
+        self.failure: BaseException | None = None
+        self.writer = threading.Thread(target=self._compress_and_write, daemon=True, name="stackctl frames")
+        self.writer.start()
         self.progress = archive.progress
 
+    def _compress_and_write(self) -> None:
+        import zstandard
+
+        level = self.archive.level
+
+        def frames():
+            while True:
+                frame = self.inbox.get()
+                if frame is None:
+                    return
+                yield frame
+
+        def compress(data: bytes) -> bytes:
+            return zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data)
+
+        try:
+            for compressed in ordered_map(compress, frames(), self.archive.threads):
+                self.target.write(compressed)
+                self.frames.append(len(compressed))
+        except BaseException as error:  # reported by close()
+            self.failure = error
+            for _ in frames():  # let the producer finish
+                pass
+
     def _write(self, data) -> None:
-        self.stream.write(data)
+        if self.failure is not None:
+            raise StackError(f"compressing {self.service}'s data failed: {self.failure}")
+        self.pieces.append(data)
+        self.buffered += len(data)
+        if self.buffered >= FRAME:
+            joined = b"".join(self.pieces)
+            cut = len(joined) - len(joined) % FRAME
+            for offset in range(0, cut, FRAME):
+                self.inbox.put(joined[offset:offset + FRAME])
+            self.pieces = [joined[cut:]] if cut < len(joined) else []
+            self.buffered = len(joined) - cut
 
     def add_file(self, path: str, size: int, chunks: Iterable[bytes], mode: int = 0o644, mtime: int = 0) -> Member:
         """Stream `size` bytes from `chunks` as a file member, hashing them on the way."""
@@ -496,28 +546,33 @@ class SegmentWriter:
         self.members.append(member)
         return member
 
-    def close(self) -> tuple[tuple[Member, ...], int, int]:
-        """End the tar stream and the zstd frame; (members, offset in the data section, length)."""
-        import zstandard
-
+    def close(self) -> tuple[tuple[Member, ...], int, int, tuple[int, ...]]:
+        """End the tar stream and the last frame; (members, offset in the data section, length, frame lengths)."""
         self._write(TAR_END)
-        self.stream.flush(zstandard.FLUSH_FRAME)
-        self.stream.close()
+        if self.pieces:
+            self.inbox.put(b"".join(self.pieces))
+            self.pieces, self.buffered = [], 0
+        self.inbox.put(None)
+        self.writer.join()
+        self.target.flush()
         if self.pipe is not None:
             self.pipe.writer.close()
             self.pipe.thread.join()
             self.pipe.reader.close()
             if self.pipe.error is not None:
                 raise StackError(f"encrypting {self.service}'s data failed: {self.pipe.error}")
+        if self.failure is not None:
+            raise StackError(f"compressing {self.service}'s data failed: {self.failure}")
         end = self.archive.handle.tell()
         problems = check_members(self.members)
         if problems:  # what the service handed over could not be restored safely: refuse to write it
             raise StackError(f"{self.service}'s data cannot be backed up as it is: " + "; ".join(problems[:5]))
-        return tuple(self.members), self.start - self.archive.data_offset, end - self.start
+        return tuple(self.members), self.start - self.archive.data_offset, end - self.start, tuple(self.frames)
 
     def abandon(self) -> None:
         with contextlib.suppress(Exception):
-            self.stream.close()
+            self.inbox.put(None, timeout=10)
+        self.writer.join(timeout=30)
         if self.pipe is not None:
             with contextlib.suppress(Exception):
                 self.pipe.writer.close()
@@ -554,7 +609,7 @@ class ArchiveWriter:
         except BaseException:
             writer.abandon()
             raise
-        self.last = writer.close()
+        self.last = writer.close()  # (members, offset, length, frames)
 
     def finish(self, manifest: Manifest, summary: dict[str, Any]) -> Path:
         """Write header and manifest in front (the manifest's data_length is set here), fsync, rename."""
@@ -716,8 +771,9 @@ class ArchiveReader:
         self.close()
 
     @contextlib.contextmanager
-    def _plain_stream(self, segment: Segment) -> Iterator[BinaryIO]:
-        """The segment's tar stream: decrypted and decompressed on the fly."""
+    def _plain_stream(self, segment: Segment) -> Iterator[Iterator[bytes]]:
+        """The segment's tar stream as chunks (one a frame), decrypted and decompressed on the fly, frames in
+        parallel; a frame that does not decompress, or anything after the last, raises."""
         import zstandard
 
         raw: Any = io.BufferedReader(_Slice(self.handle, self.data_offset + segment.offset, segment.length),
@@ -730,12 +786,36 @@ class ArchiveReader:
             identities, source = self.identities, raw
             pipe.run(lambda: pyrage.decrypt_io(source, pipe.writer, identities), close_writer=True)
             raw = pipe.reader
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=CHUNK, read_across_frames=True,
-                                                             closefd=False)
+
+        def short() -> ArchiveError:
+            if pipe is not None:
+                pipe.thread.join(timeout=30)
+                if pipe.error is not None:
+                    return ArchiveError(f"{segment.service}: its data does not decrypt: corrupted or tampered with")
+            return ArchiveError(f"{segment.service}: its data ends inside a frame: truncated or tampered with")
+
+        def frames() -> Iterator[bytes]:
+            for length in segment.frames:
+                frame = raw.read(length)
+                if len(frame) != length:
+                    raise short()
+                yield frame
+            if raw.read(1):
+                raise ArchiveError(f"{segment.service}: data after its last frame: tampered with")
+            if pipe is not None:  # age checks the whole stream's authenticity at its end
+                pipe.thread.join(timeout=30)
+                if pipe.error is not None:
+                    raise short()
+
+        def decompress(frame: bytes) -> bytes:
+            if not 0 <= zstandard.frame_content_size(frame) <= FRAME:  # never allocate what a header claims
+                raise ArchiveError(f"{segment.service}: a frame claims more data than stackctl writes in one: "
+                                   "corrupted or tampered with")
+            return zstandard.ZstdDecompressor().decompress(frame, max_output_size=FRAME)
+
         try:
-            yield reader
+            yield ordered_map(decompress, frames(), 2)
         finally:
-            reader.close()
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.reader.close()
@@ -753,9 +833,8 @@ class ArchiveReader:
 
         expected = iter(segment.members)
         try:
-            with self._plain_stream(segment) as stream:
-                # Decompressing (and decrypting) in a thread of its own overlaps with the checksums here.
-                cursor = Cursor(prefetch(read_stream(stream)))
+            with self._plain_stream(segment) as chunks:
+                cursor = Cursor(chunks)
                 for info, data in tar_entries(cursor):
                     want = next(expected, None)
                     got = member_from_tarinfo(info, info.name)

@@ -95,8 +95,9 @@ def manifest(*segments: Segment, **changes) -> Manifest:
 def test_manifest_round_trips_with_every_field():
     first = Segment("prometheus", "Prometheus", "TsdbSnapshot", "prom/prometheus:v3.14.0", "3.14.0",
                     (Member("b", DIR, mode=0o755, mtime=5), file("b/index", b"abc")), 0, 100, "s", "e",
-                    ("note",), {"snapshot": "x"})
-    second = Segment("stack", "Stack files", "StackFiles", members=(file("stack.yaml"),), offset=100, length=7)
+                    ("note",), {"snapshot": "x"}, (60, 40))
+    second = Segment("stack", "Stack files", "StackFiles", members=(file("stack.yaml"),), offset=100, length=7,
+                     frames=(7,))
     original = manifest(first, second)
     again = Manifest.from_bytes(original.to_bytes())
     assert again == original
@@ -110,11 +111,12 @@ def test_manifest_round_trips_with_every_field():
     (lambda m: {**m, "services": [{**m["services"][0], "offset": 5}]}, "not right after the previous"),
     (lambda m: {**m, "data_length": 99}, "add up to 10 bytes of data, not the 99"),
     (lambda m: {**m, "services": m["services"] * 2, "data_length": 20}, "lists prometheus twice"),
+    (lambda m: {**m, "services": [{**m["services"][0], "frames": [4, 5]}]}, "frames of prometheus do not make up"),
     (lambda m: {**m, "services": [{**m["services"][0], "members": "x"}]}, "mistypes"),
 ])
 def test_foreign_or_inconsistent_manifests_are_refused(change, message):
-    good = json.loads(manifest(Segment("prometheus", "P", "TsdbSnapshot", members=(file("a"),), length=10))
-                      .to_bytes())
+    good = json.loads(manifest(Segment("prometheus", "P", "TsdbSnapshot", members=(file("a"),), length=10,
+                                       frames=(10,))).to_bytes())
     with pytest.raises(ArchiveError, match=message):
         Manifest.from_bytes(json.dumps(change(good)).encode())
 

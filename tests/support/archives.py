@@ -55,10 +55,10 @@ def _write(writer, segments, sealing, tar_names, versions, strategies, manifest)
                 if member.type == FILE:
                     out._write(data + tar_padding(len(data)))
                 out.members.append(member)
-        members, offset, length = writer.last
+        members, offset, length, frames = writer.last
         built.append(Segment(service, service.title(), (strategies or {}).get(service, "TsdbSnapshot"),
                              f"img:{(versions or {}).get(service, '2.42.0')}", (versions or {}).get(service, "2.42.0"),
-                             members, offset, length, "s", "f"))
+                             members, offset, length, "s", "f", frames=frames))
     fields = dict(project="test", stackctl_version="0.1.0", bundle_stackctl_version="0.1.0", created="c",
                   finished="f", encrypted=sealing is not None, includes_secrets=False, segments=tuple(built))
     fields.update(manifest)
