@@ -154,8 +154,8 @@ def test_validate_fails_with_the_tools_message_and_writes_nothing(project: Proje
 
     real = bundle.render_bundle
 
-    def broken(stack, out=None):  # a template bug the structural checks cannot see
-        plan = real(stack, out)
+    def broken(stack, out=None, template_cache=None):  # a template bug the structural checks cannot see
+        plan = real(stack, out, template_cache)
         return _break(plan, PROMETHEUS, lambda d: d["global"].update(scrape_interval="1s1m"))
 
     monkeypatch.setattr(bundle, "render_bundle", broken)
