@@ -10,7 +10,8 @@ Layout of `<project>-<time>.stackctl`:
         manifest: JSON, or an age file of that JSON when encrypted
         zero padding up to F
     [data section]: each service's segment, one after another, where the manifest says
-        segment = zstd frames (with checksums) of a tar stream, or an age file of those frames when encrypted
+        segment = a tar stream cut into independent zstd frames (8 MiB of it each, with checksums; their lengths
+        in the manifest, so they compress and decompress in parallel), or an age file of those frames
 
 A plain archive is therefore a valid zstd stream: `zstd -dc FILE | tar -tiv` lists every service's files. The
 manifest is written last into space reserved at the front (relocated once when it outgrows it), so data streams
@@ -833,8 +834,8 @@ class ArchiveReader:
 
         expected = iter(segment.members)
         try:
-            with self._plain_stream(segment) as chunks:
-                cursor = Cursor(chunks)
+            with self._plain_stream(segment) as stream:
+                cursor = Cursor(stream)
                 for info, data in tar_entries(cursor):
                     want = next(expected, None)
                     got = member_from_tarinfo(info, info.name)
@@ -852,7 +853,7 @@ class ArchiveReader:
                 if missing is not None:
                     raise ArchiveError(f"{segment.service}: {missing.path!r} is in the manifest but not in the data: "
                                        "the archive is truncated or tampered with")
-                # Everything after the tar's end must be zeros, and the zstd frames must end cleanly.
+                # Everything after the tar's end must be zeros, and the frames must end where the manifest says.
                 for rest in cursor.rest():
                     if bytes(rest).count(0) != len(rest):
                         raise ArchiveError(f"{segment.service}: data after the end of its files: tampered with")
