@@ -21,7 +21,6 @@ then `stackctl up` refuses to start the stack on a half-swapped volume.
 
 from __future__ import annotations
 
-import json
 import secrets as _random
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stackctl.core import catalog
-from stackctl.core.archive import (COMMITTED, IMPORTING, OK, PHASES, REFUSE, STACK_SECTION, STAGED, STAGING,
+from stackctl.core.archive import (COMMITTED, IMPORTING, OK, REFUSE, STACK_SECTION, STAGED, STAGING,
                                    SWAPPED, SWAPPING, WARN, ArchiveError, JournalEntry, Manifest, RestoreJournal,
                                    Segment, check_members, iso, utc_now, version_verdict)
 from stackctl.core.config import ResolvedService, Stack
@@ -198,9 +197,9 @@ def plan_restore(stack: Stack, runtime: Runtime, reader: ArchiveReader, services
     for segment in manifest.segments:
         if segment.service == STACK_SECTION:
             if wanted is not None and STACK_SECTION in wanted:
-                plan.items.append(_stack_item(stack, runtime, segment, containers, wanted))
+                plan.items.append(_stack_item(stack, runtime, segment, containers))
             elif segment.member("stack.yaml") and stack.file.is_file():
-                _compare_stack_file(stack, reader, segment, plan)
+                _compare_stack_file(stack, segment, plan)
             continue
         if wanted is not None and segment.service not in wanted:
             continue
@@ -287,7 +286,7 @@ class _Preview:
         return self.ctx.volume(svc, name)
 
 
-def _stack_item(stack: Stack, runtime: Runtime, segment: Segment, containers, wanted) -> RestoreItem:
+def _stack_item(stack: Stack, runtime: Runtime, segment: Segment, containers) -> RestoreItem:
     item = RestoreItem(STACK_SECTION, "Stack files", segment, "stack")
     secrets = [m.path for m in segment.members if m.path.startswith("secrets/")]
     if containers:
@@ -298,7 +297,7 @@ def _stack_item(stack: Stack, runtime: Runtime, segment: Segment, containers, wa
         item.verdict = REFUSE
         item.messages.append("the backup's secrets would replace the ones the existing volumes were set up with "
                              "(Grafana and Elasticsearch keep their first passwords), locking stackctl out: restore "
-                             f"the secrets only into a project without volumes ('stackctl down --volumes')")
+                             "the secrets only into a project without volumes ('stackctl down --volumes')")
     if segment.member("stack.yaml"):
         item.replaces.append(f"{stack.file} (the current one is kept next to it as *.before-restore-<id>)")
     if secrets:
@@ -306,7 +305,7 @@ def _stack_item(stack: Stack, runtime: Runtime, segment: Segment, containers, wa
     return item
 
 
-def _compare_stack_file(stack: Stack, reader: ArchiveReader, segment: Segment, plan: RestorePlan) -> None:
+def _compare_stack_file(stack: Stack, segment: Segment, plan: RestorePlan) -> None:
     import hashlib
 
     member = segment.member("stack.yaml")
@@ -768,4 +767,3 @@ def _wait_for_helpers(runtime: Runtime, stack: Stack) -> None:
     runtime.engine.remove_helpers(stack.config.project)
 
 
-assert set(PHASES) >= {STAGING, STAGED, SWAPPING, SWAPPED, IMPORTING, COMMITTED}

@@ -165,3 +165,34 @@ def test_restore_asks_before_replacing_anything(cli, proj):
     assert "the whole data directory (volume clitest_prometheus-data) is replaced" in result.stdout
     assert not [c for c in rt.engine.calls if c[0] in ("copy_into_volume", "stop")]
     assert JournalStore.for_stack(proj.load()).load() is None
+
+
+def test_the_stack_files_come_back_only_alone_and_secrets_only_without_volumes(cli, proj, tmp_path):
+    proj.write(STACK.replace("grafana: {enabled: false}", "grafana: {enabled: true}"))
+    store = stored_secrets(proj.load())
+    old_password = store.read("grafana_admin_password")
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("a long enough passphrase\n")
+    made = cli("-f", proj.file, "backup", "--services", "stack", "--include-secrets", "--passphrase-file", passphrase,
+               "--json", runtime=runtime())
+    archive = json.loads(made.stdout)["archive"]
+    # A new machine: another stack.yaml, other secrets, no containers.
+    proj.write(STACK.replace("grafana: {enabled: false}", "grafana: {enabled: true, port: 3301}"))
+    store.write("grafana_admin_password", "a-new-machines-password")
+    running = cli("-f", proj.file, "restore", archive, "--services", "stack", "--yes", "--passphrase-file",
+                  passphrase, runtime=runtime())
+    assert running.code == 2 and "only while clitest has no containers" in running.stderr
+    with_volumes = runtime(services=())
+    with_volumes.engine.volume_names = ["clitest_grafana-data"]
+    refused = cli("-f", proj.file, "restore", archive, "--services", "stack", "--yes", "--passphrase-file",
+                  passphrase, runtime=with_volumes)
+    assert refused.code == 2 and "locking stackctl out" in refused.stderr
+    assert store.read("grafana_admin_password") == "a-new-machines-password"
+    done = cli("-f", proj.file, "restore", archive, "--services", "stack", "--yes", "--no-verify", "--json",
+               "--passphrase-file", passphrase, runtime=runtime(services=()))
+    assert done.code == 0, done.output
+    assert "port: 3301" not in proj.file.read_text()
+    (kept,) = proj.dir.glob("stack.yaml.before-restore-*")
+    assert "port: 3301" in kept.read_text()
+    assert store.read("grafana_admin_password") == old_password and old_password not in done.output
+    assert JournalStore.for_stack(proj.load()).load() is None

@@ -19,7 +19,7 @@ import requests
 
 from stackctl.clients.alertmanager import Alertmanager
 from stackctl.clients.prometheus import Prometheus
-from tests.containers.test_smoke import force_down, local_images, stackctl, wait_for, write_stack  # noqa: F401
+from tests.containers.test_smoke import force_down, local_images, stackctl, write_stack  # noqa: F401
 from tests.support import images
 from stackctl.shells.archive import ArchiveReader
 from tests.support.archives import TSDB, entry, flip, truncate, unchecked, write

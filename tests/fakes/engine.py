@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import re
-import shlex
 import tarfile
 from dataclasses import dataclass, field, replace
 
@@ -157,8 +156,3 @@ class FakeFilesEngine(FakeEngine):
 
     def remove_helpers(self, project: str) -> int:
         return 0
-
-
-def rm_paths(script: str) -> list[str]:
-    """The paths an `rm -rf` in a helper script names (for assertions)."""
-    return [p for word in shlex.split(script.replace(";", " ")) for p in [word] if p.startswith("/")]
