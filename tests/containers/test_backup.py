@@ -60,9 +60,10 @@ def markers_at(prometheus: str, stamp_ms: int) -> dict[str, str]:
 
 
 def volume_listing(project: str, image: str) -> str:
-    """Everything in the Prometheus volume (names, sizes, owners), as a helper container sees it."""
+    """Everything in the Prometheus volume (names, sizes, owners, times), as a helper container sees it; not the
+    volume's root itself, whose time changes when staging is made and removed in it."""
     return subprocess.run(["docker", "run", "--rm", "-u", "0", "-v", f"{project}_prometheus-data:/v", "--entrypoint",
-                           "/bin/sh", image, "-c", "cd /v && find . -path ./wal -prune -o -path ./chunks_head -prune "
+                           "/bin/sh", image, "-c", "cd /v && find . -mindepth 1 -path ./wal -prune -o -path ./chunks_head -prune "
                            "-o -name queries.active -prune -o -print | sort | xargs ls -lnd"],
                           capture_output=True, text=True, check=True).stdout
 
