@@ -1,4 +1,5 @@
-"""The command line: one module per command group (stack, lifecycle, secrets), the context, the presentation.
+"""The command line: one module per command group (stack, lifecycle, secrets, verify, backup), the context, the
+presentation.
 Commands parse options, call stackctl.ops, and present results. Errors become exit codes here, in main()."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from stackctl import __version__
-from stackctl.cli import lifecycle, stack, verify
+from stackctl.cli import backup, lifecycle, stack, verify
 from stackctl.cli.context import AppContext
 from stackctl.cli.present import err, out
 from stackctl.cli.secrets import secrets_app
@@ -50,9 +51,10 @@ def main_options(
 
 
 for command in (stack.init, stack.render, stack.validate, lifecycle.up, lifecycle.down, lifecycle.status,
-                lifecycle.logs, lifecycle.urls, lifecycle.doctor, verify.verify):
+                lifecycle.logs, lifecycle.urls, lifecycle.doctor, verify.verify, backup.restore):
     app.command()(command)
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(backup.backup_app, name="backup")
 
 
 def main(runtime=None) -> None:

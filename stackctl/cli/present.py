@@ -155,3 +155,45 @@ class VerifyProgress:
                 self.shown.add(r.name)
                 err.print(f"[{elapsed:5.1f}s] {r.name}: {r.status}" + (f" ({r.detail})" if r.detail else ""),
                           markup=False)
+
+
+def human_bytes(count: int | float) -> str:
+    from stackctl.core.units import format_bytes
+
+    return format_bytes(count)
+
+
+class ByteProgress:
+    """Progress of a long copy on stderr: one bar per service (bytes, rate, and the total when known) redrawn on a
+    terminal; otherwise (and with --json) nothing but the event lines. `advance(service, count)` is the callback."""
+
+    def __init__(self, totals: dict[str, int] | None = None, plain: bool = False):
+        self.totals = totals or {}
+        self.plain = plain
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "ByteProgress":
+        if err.is_terminal and not self.plain:
+            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TransferSpeedColumn)
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+                                     TransferSpeedColumn(), TimeElapsedColumn(), console=err, transient=True)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def advance(self, service: str, count: int) -> None:
+        if self.progress is None:
+            return
+        if service not in self.tasks:
+            self.tasks[service] = self.progress.add_task(escape(service), total=self.totals.get(service))
+        self.progress.update(self.tasks[service], advance=count)
+
+    def event(self, message: str) -> None:
+        """A line about a step; printed above the bars on a terminal."""
+        (self.progress.console if self.progress is not None else err).print(message, markup=False)

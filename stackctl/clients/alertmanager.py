@@ -1,4 +1,5 @@
-"""Alertmanager's API v2: posting alerts, reading them back with their receivers, and silences.
+"""Alertmanager's API v2: posting alerts, reading them back with their receivers, and silences (listed, created,
+expired).
 
 Shapes follow prometheus/alertmanager api/v2/openapi.yaml (v0.25.0 and v0.34.0): POST /alerts answers 200 with an
 empty body; GET /alerts is always an array whose items carry `receivers` [{name}] and `status`
@@ -39,6 +40,22 @@ class Alertmanager(HttpApi):
         body = {"matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in matchers.items()],
                 "startsAt": timestamp(starts), "endsAt": timestamp(ends), "createdBy": created_by, "comment": comment}
         answer = self.json("POST", "/api/v2/silences", "Alertmanager silence", json=body, timeout=timeout)
+        return str(answer["silenceID"])
+
+    def silences(self, timeout: float | None = None) -> list[dict]:
+        """GET /api/v2/silences: every silence it holds, expired ones included (status.state active | pending |
+        expired)."""
+        body = self.json("GET", "/api/v2/silences", "Alertmanager silences", timeout=timeout)
+        if not isinstance(body, list):
+            raise ApiError(f"Alertmanager silences: {self.url('/api/v2/silences')} did not answer a list")
+        return body
+
+    def post_silence(self, silence: dict, timeout: float | None = None) -> str:
+        """POST /api/v2/silences with a postableSilence ({matchers, startsAt, endsAt, createdBy, comment}, no id:
+        a new silence); its id."""
+        answer = self.json("POST", "/api/v2/silences", "Alertmanager silence", json=silence, timeout=timeout)
+        if not isinstance(answer, dict) or not answer.get("silenceID"):
+            raise ApiError(f"Alertmanager silence: {self.url('/api/v2/silences')} answered without a silenceID")
         return str(answer["silenceID"])
 
     def expire_silence(self, silence_id: str, timeout: float | None = None) -> None:

@@ -55,8 +55,12 @@ def error_reason(response: Any, secrets: tuple[str, ...] = ()) -> str:
     reason = ""
     if isinstance(body, dict):
         error = body.get("error")
-        if isinstance(error, dict):  # Elasticsearch: {"error": {"type", "reason", "root_cause"}, "status"}
+        if isinstance(error, dict):  # Elasticsearch: {"error": {"type", "reason", "root_cause", "caused_by"}, "status"}
             reason = str(error.get("reason") or error.get("type") or "")
+            causes = [error.get("caused_by")] + list(error.get("root_cause") or [])
+            cause = next((str(c["reason"]) for c in causes if isinstance(c, dict) and c.get("reason")), "")
+            if cause and cause not in reason:  # "failed to create repository" says less than what caused it
+                reason = f"{reason}: {cause}" if reason else cause
         elif isinstance(error, str) and body.get("message"):  # Kibana: {"statusCode", "error", "message"}
             reason = f"{error}: {body['message']}"
         elif isinstance(error, str):  # Prometheus: {"status": "error", "errorType", "error"}

@@ -1,5 +1,5 @@
-"""Prometheus' HTTP API: targets, rule groups, Alertmanagers, queries, alerts, the admin API's series deletion,
-and its remote-write receiver.
+"""Prometheus' HTTP API: targets, rule groups, Alertmanagers, queries, alerts, the admin API's series deletion and
+TSDB snapshots, and its remote-write receiver.
 
 Shapes follow prometheus/prometheus docs/querying/api.md (v2.42.0 and v3.14.0): the `{"status", "data"}` envelope,
 errors as `{"status": "error", "errorType", "error"}`. Remote write is protocol 1.0: a protobuf WriteRequest
@@ -52,6 +52,16 @@ class Prometheus(HttpApi):
         """POST /api/v1/admin/tsdb/delete_series (needs --web.enable-admin-api; 204 on success)."""
         self.call("POST", "/api/v1/admin/tsdb/delete_series", "Prometheus series deletion",
                   params={"match[]": selector}, timeout=timeout)
+
+    def snapshot(self, timeout: float | None = 600) -> str:
+        """POST /api/v1/admin/tsdb/snapshot (needs --web.enable-admin-api): the new snapshot's directory name under
+        <data dir>/snapshots. The head block is included (it is written out as a block first, which takes a moment)."""
+        body = self.json("POST", "/api/v1/admin/tsdb/snapshot", "Prometheus TSDB snapshot", timeout=timeout)
+        name = ((body or {}).get("data") or {}).get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+            raise ApiError(f"Prometheus TSDB snapshot: {self.url('/api/v1/admin/tsdb/snapshot')} answered without a "
+                           f"usable snapshot name: {str(body)[:200]}")
+        return name
 
     def remote_write(self, series: list[tuple[dict[str, str], float, int]], timeout: float | None = None) -> None:
         """POST /api/v1/write: each (labels with __name__, value, timestamp in ms) as one sample (204 expected)."""

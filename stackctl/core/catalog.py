@@ -262,6 +262,73 @@ class KibanaDataViews(VerifyCheck):
     """The data views after-up provisioning creates exist."""
 
 
+# --- how `stackctl backup` captures a service: declarations only; stackctl.ops.backup holds one implementation per
+# type ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupStrategy:
+    """How a service's data is backed up and restored. `majors_forward`: how many major versions newer than the
+    backed-up one the restored service may run (it converts older data); `refuse_older`: an older target is refused
+    rather than warned about (it cannot read newer data); `auth`: the account its API calls use."""
+
+    majors_forward: int = 0
+    refuse_older: bool = False
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
+class TsdbSnapshot(BackupStrategy):
+    """Prometheus: a TSDB snapshot through the admin API (hard links of the blocks under <volume>/snapshots, never
+    the live directory), copied out of the container and deleted afterwards; restored as the whole data directory
+    of a stopped Prometheus, owned by its user. Prometheus 3 reads the TSDB of Prometheus 2."""
+
+    volume: str = "data"
+    snapshots_dir: str = "snapshots"
+
+
+@dataclass(frozen=True)
+class ActiveSilences(BackupStrategy):
+    """Alertmanager: its silences that are active or pending, read through API v2; restored by creating them again
+    (new ids, same matchers, times, author and comment) and checking they are active."""
+
+
+@dataclass(frozen=True)
+class GrafanaContent(BackupStrategy):
+    """Grafana: the folders and dashboards users made (not those from provisioning, which provisioning creates
+    again), through its HTTP API, and its SQLite database copied while Grafana is stopped for that moment. Restored
+    through the API (so a newer Grafana takes them); the database copy is for recovering everything else by hand."""
+
+    volume: str = "data"
+    database: str = "grafana.db"
+
+
+@dataclass(frozen=True)
+class SearchSnapshot(BackupStrategy):
+    """Elasticsearch: a snapshot of `indices` (data streams included) through the snapshot API into an fs
+    repository under path.repo (the `volume`), copied out of the container; restored through the restore API after
+    the data streams and indices it holds are deleted (the operator agrees first). Global state and feature states
+    (users, security) are never part of it."""
+
+    volume: str = "snapshots"
+    indices: tuple[str, ...] = ("logs-*",)
+
+
+@dataclass(frozen=True)
+class SavedObjects(BackupStrategy):
+    """Kibana: saved objects of `types` exported as NDJSON through its API; restored with the import API
+    (overwrite), onto the same or a newer Kibana."""
+
+    types: tuple[str, ...] = ("config", "index-pattern", "search", "visualization", "lens", "dashboard")
+
+
+@dataclass(frozen=True)
+class NotKept(BackupStrategy):
+    """The service's data is not backed up: `reason` says why, plainly, in every backup and restore report."""
+
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     key: str  # key in stack.yaml `services:` (a Python identifier)
@@ -303,8 +370,7 @@ class ServiceSpec:
     after_up: tuple[DataView, ...] = ()  # provisioning through its API once the stack is healthy
     shows_runbooks: bool = False  # runbooks are rendered as its dashboards, and alerts link there
     verify: tuple[VerifyCheck, ...] = ()  # what `stackctl verify` checks for it
-    # A place for a later feature: how `stackctl backup` captures its data.
-    backup: object | None = None
+    backup: BackupStrategy | None = None  # how `stackctl backup` captures its data (None: it keeps none)
 
     @property
     def default_image(self) -> str:
@@ -415,6 +481,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
             RulePath("alerts:rule-path", covers=("alertmanager",), needs=("alertmanager",), deep=True,
                      entries=(_PROMETHEUS_REMOTE_WRITE,)),
         ),
+        backup=TsdbSnapshot(majors_forward=1),
     ),
     ServiceSpec(
         key="alertmanager",
@@ -441,6 +508,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
             AlertRouting("alerts:routing"),
             AlertDelivery("alerts:delivery", deep=True),
         ),
+        backup=ActiveSilences(majors_forward=1),
     ),
     ServiceSpec(
         key="grafana",
@@ -473,6 +541,8 @@ CATALOG: tuple[ServiceSpec, ...] = (
             GrafanaLinks("grafana:links", covers=("jaeger", "elasticsearch"), needs=("jaeger", "elasticsearch"),
                          auth=_GRAFANA_ADMIN),
         ),
+        # Grafana migrates older dashboards forward; an older Grafana may not read newer ones.
+        backup=GrafanaContent(majors_forward=2, refuse_older=True, auth=_GRAFANA_ADMIN),
     ),
     ServiceSpec(
         key="elasticsearch",
@@ -489,7 +559,9 @@ CATALOG: tuple[ServiceSpec, ...] = (
              "curl -fsS -o /dev/null -K - 'http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s'"),
             retries=60, start_period="60s",
         ),
-        volumes=(Volume("data", "/usr/share/elasticsearch/data"),),
+        volumes=(Volume("data", "/usr/share/elasticsearch/data"),
+                 # path.repo: the snapshot repository `stackctl backup` writes into (compose/elasticsearch.yaml.j2).
+                 Volume("snapshots", "/usr/share/elasticsearch/snapshots")),
         memory="1536m",
         disk="6g",
         user="1000:0",
@@ -519,6 +591,8 @@ CATALOG: tuple[ServiceSpec, ...] = (
             LogsPath("logs:otlp", entries=(_otlp("logs"),), auth=_ELASTIC),
             LogsPath("logs:logstash", entries=(Entry("logstash", "json", protocol="json-lines"),), auth=_ELASTIC),
         ),
+        # Elasticsearch restores snapshots of its own and the previous major version, never of a newer one.
+        backup=SearchSnapshot(majors_forward=1, refuse_older=True, auth=_ELASTIC),
     ),
     ServiceSpec(
         key="elasticsearch_setup",
@@ -614,6 +688,8 @@ CATALOG: tuple[ServiceSpec, ...] = (
             KibanaStatus("kibana:status", auth=_ELASTIC),
             KibanaDataViews("kibana:data-views", auth=_ELASTIC),
         ),
+        # Kibana imports saved objects of the same or an older version (up to the previous major), never newer.
+        backup=SavedObjects(majors_forward=1, refuse_older=True, auth=_ELASTIC),
     ),
     ServiceSpec(
         key="jaeger",
@@ -641,6 +717,8 @@ CATALOG: tuple[ServiceSpec, ...] = (
             Ready("ready:jaeger"),
             TracesPath("traces:path", entries=(_otlp("traces"),)),
         ),
+        backup=NotKept(reason="Jaeger keeps traces in memory (services.jaeger.max_traces of them): a backup does "
+                              "not hold them, and they are gone whenever Jaeger restarts"),
     ),
     ServiceSpec(
         key="collector",

@@ -402,6 +402,22 @@ class SwarmConfig:
 
 
 @dataclass
+class BackupConfig:
+    """`stackctl backup`: where archives go, and how they are encrypted unless the command line says otherwise
+    (paths relative to the stack file; at most one of the two)."""
+
+    directory: str = "backups"
+    passphrase_file: str = ""  # a file holding the passphrase (first line)
+    key_file: str = ""  # an age identity file (AGE-SECRET-KEY-1...) or recipients file (age1...)
+
+    def __post_init__(self) -> None:
+        if not self.directory.strip():
+            raise SchemaError(("directory",), "must name a directory")
+        if self.passphrase_file and self.key_file:
+            raise SchemaError(("key_file",), "set passphrase_file or key_file, not both")
+
+
+@dataclass
 class StackConfig:
     version: int = SCHEMA_VERSION
     project: str = "stackctl"  # Compose project name: prefixes containers, volumes and networks
@@ -416,8 +432,7 @@ class StackConfig:
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
-    # Filled by a later feature; accepted now so files written for it load.
-    backup: dict[str, Any] = field(default_factory=dict)
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
     def __post_init__(self) -> None:
         if not self.state_dir.strip():

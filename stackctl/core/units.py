@@ -134,3 +134,12 @@ def check_host_port(value: str, *path, what: str = "host:port") -> None:
 def check_port(value: int | None, *path) -> None:
     if value is not None and not 1 <= value <= 65535:
         raise SchemaError(path, f"must be a port between 1 and 65535 (got {value})")
+
+
+def format_bytes(count: float) -> str:
+    """A byte count for people: 512 B, 1.5 KiB, 3.2 MiB, 1.1 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"

@@ -19,6 +19,7 @@ from stackctl.ops.doctor import image_checks
 from stackctl.ops import swarm
 from stackctl.ops.provision import after_up
 from stackctl.shells.runner import ToolError
+from stackctl.shells.state import JournalStore
 
 Progress = Callable[[list[ServiceStatus], float], None]
 LOG_TAIL = 30  # log lines shown for each service that failed
@@ -122,6 +123,11 @@ def bring_up(stack: Stack, bundle: Path, runtime: Runtime, services: list[str] =
     with their healthcheck output and logs."""
     names = service_names(stack, list(services))
     only = set(names) or None
+    journal = JournalStore.for_stack(stack).load()
+    if journal is not None:  # a half-swapped volume must not be started: finish or roll back first
+        raise StackError(f"a restore ({journal.id}, phase {journal.phase}) did not finish, so the stack is not started:"
+                         " run 'stackctl restore --resume' to finish it or 'stackctl restore --rollback' to put the "
+                         "previous data back")
     runtime.engine.ping()  # fail fast, before anything is written, when the engine is unreachable
     if stack.on_swarm:
         return _bring_up_on_swarm(stack, bundle, runtime, names, timeout, on_progress, on_event)

@@ -1,10 +1,14 @@
-"""The Docker SDK shell: container state, health, logs, images and engine facts. Nothing else talks to the engine.
+"""The Docker SDK shell: container state, health, logs, images and engine facts, and the few container operations
+backups need (copying files out of and into containers and volumes, exec, stop and start, short-lived helper
+containers on a volume). Nothing else talks to the engine.
 
 Lifecycle (up/down/logs) goes through the Compose CLI (stackctl.compose); inspection comes from here.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -14,6 +18,8 @@ from stackctl.core.swarm import NAMESPACE_LABEL, NodeInfo
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+HELPER_LABEL = "org.stackctl.helper-of"  # short-lived containers stackctl runs on a project's volumes
+ARCHIVE_CHUNK = 2 * 1024 * 1024
 
 
 class EngineUnreachable(StackError):
@@ -314,3 +320,114 @@ class DockerEngine:
             self.client.containers.get(container_id).remove(force=True)
         except docker.errors.NotFound:
             pass
+
+    # --- containers and their files (backup and restore) ---------------------------------------------------
+
+    def _container(self, container_id: str):
+        with _engine_errors(f"container {container_id}"):
+            return self.client.containers.get(container_id)
+
+    def container_of(self, project: str, service: str) -> ContainerInfo | None:
+        """The container of a compose service (its compose name), or None."""
+        return next((c for c in self.containers(project) if c.service == service), None)
+
+    def get_archive(self, container_id: str, path: str) -> Iterator[bytes]:
+        """A tar stream of `path` inside the container (running or stopped), as the engine makes it."""
+        with _engine_errors(f"cannot copy {path} out of container {container_id}"):
+            stream, _ = self._container(container_id).get_archive(path, chunk_size=ARCHIVE_CHUNK)
+        return stream
+
+    def put_archive(self, container_id: str, path: str, chunks: Iterable[bytes]) -> None:
+        """Extract a tar stream (sent as it is produced) into `path`, which must exist, inside the container."""
+        with _engine_errors(f"cannot copy files into container {container_id} at {path}"):
+            self.client.api.put_archive(container_id, path, iter(chunks))
+
+    def exec(self, container_id: str, argv: list[str], user: str = "") -> tuple[int, str]:
+        """Run a command in a running container: (exit code, output)."""
+        with _engine_errors(f"cannot run {argv[0]} in container {container_id}"):
+            result = self._container(container_id).exec_run(argv, user=user, demux=False)
+        return result.exit_code, (result.output or b"").decode("utf-8", "replace")
+
+    def stop(self, container_id: str, timeout: int = 30) -> None:
+        with _engine_errors(f"cannot stop container {container_id}"):
+            self._container(container_id).stop(timeout=timeout)
+
+    def start(self, container_id: str) -> None:
+        with _engine_errors(f"cannot start container {container_id}"):
+            self._container(container_id).start()
+
+    def volume_exists(self, name: str) -> bool:
+        import docker.errors
+
+        try:
+            self.client.volumes.get(name)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    @contextlib.contextmanager
+    def _helper(self, project: str, image: str, volume: str, mount: str, command: list[str] | None):
+        """A container of `image` (root, no network) with the volume at `mount`, removed afterwards."""
+        with _engine_errors(f"cannot create a helper container of {image} on volume {volume}"):
+            container = self.client.containers.create(
+                image, entrypoint=["/bin/sh", "-c"] if command else ["/bin/sh"], command=command, user="0",
+                volumes={volume: {"bind": mount, "mode": "rw"}}, labels={HELPER_LABEL: project},
+                network_mode="none", working_dir="/")
+        try:
+            yield container
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+    def run_on_volume(self, project: str, image: str, volume: str, mount: str, script: str,
+                      timeout: float = 600) -> tuple[int, str]:
+        """Run a shell script as root in a short-lived container of `image` with the volume at `mount`:
+        (exit code, output). It keeps running if stackctl is killed, so a script must leave the volume consistent
+        on its own."""
+        with self._helper(project, image, volume, mount, [script]) as container, \
+                _engine_errors(f"the helper container on volume {volume} failed"):
+            container.start()
+            status = container.wait(timeout=timeout)
+            output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            return int(status.get("StatusCode", 1)), output
+
+    def copy_into_volume(self, project: str, image: str, volume: str, mount: str, chunks: Iterable[bytes]) -> None:
+        """Extract a tar stream into the volume (mounted at `mount` in a created, never started, container of
+        `image`; the tar's names are relative to `mount`)."""
+        with self._helper(project, image, volume, mount, None) as container:
+            self.put_archive(container.id, mount, chunks)
+
+    def remove_helpers(self, project: str) -> int:
+        """Remove helper containers a killed stackctl left behind (after they finished); how many."""
+        removed = 0
+        for container in self.client.containers.list(all=True, filters={"label": f"{HELPER_LABEL}={project}"}):
+            if container.status != "running":
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
+                    removed += 1
+        return removed
+
+    def wait_helpers(self, project: str, timeout: float = 600) -> None:
+        """Wait until no helper container of the project runs (a swap a killed stackctl started may still)."""
+        for container in self.client.containers.list(filters={"label": f"{HELPER_LABEL}={project}"}):
+            container.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def _engine_errors(what: str):
+    """The engine's refusals, and an engine that stops answering, as StackError naming what was being done."""
+    import docker.errors
+    import requests
+
+    try:
+        yield
+    except docker.errors.NotFound as error:
+        raise StackError(f"{what}: {_explain(error)} (it does not exist, or not any more)") from None
+    except docker.errors.APIError as error:
+        raise StackError(f"{what}: {_explain(error)}") from None
+    except requests.RequestException as error:
+        raise StackError(f"{what}: the engine did not answer ({type(error).__name__})") from None
+
+
+def _explain(error) -> str:
+    return str(getattr(error, "explanation", None) or error).splitlines()[0][:300]

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackctl import __version__
 from stackctl.core.errors import StackError
 
-MANIFEST = ".stackctl-bundle.json"  # bundle file list with hashes; written last
+MANIFEST = ".stackctl-bundle.json"  # bundle file list with hashes and the stackctl version; written last
 INCOMPLETE = ".stackctl-rendering"  # present while a write is in progress
 
 
@@ -82,6 +83,18 @@ def write_tree(plan: dict[str, bytes], root: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         target.chmod(_mode_for(rel))
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes free for unprivileged writes on the filesystem holding `path` (its nearest existing parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory stackctl made (staging), whatever is in it; a missing one is fine."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -199,7 +212,7 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
         _inside(out, rel).unlink(missing_ok=True)
         removed.append(rel)
     _remove_empty_dirs(out)
-    manifest = {"files": {rel: _digest(data) for rel, data in plan.items()}}
+    manifest = {"files": {rel: _digest(data) for rel, data in plan.items()}, "stackctl": __version__}
     manifest_data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
     if interrupted or not manifest_path.is_file() or manifest_path.read_bytes() != manifest_data:
         atomic_write(manifest_path, manifest_data)

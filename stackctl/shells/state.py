@@ -1,5 +1,6 @@
-"""The state directory: generated secrets stored once (directory 0700, files 0600), and reading the secrets the
-user supplies from their own files or variables. Which secrets exist is decided in stackctl.core.secrets."""
+"""The state directory: generated secrets stored once (directory 0700, files 0600), reading the secrets the user
+supplies from their own files or variables, and the journal of a restore in progress. Which secrets exist is decided
+in stackctl.core.secrets; what a journal holds, in stackctl.core.archive."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stackctl.core.user_secrets import UserSecret, user_secrets
+from stackctl.core.archive import RestoreJournal
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.secrets import env_name, required_secrets
@@ -25,6 +27,36 @@ MAX_SECRET = 64 * 1024  # a secret is a password, a key or a URL: more than this
 # the old value until the consumers were recreated with the new one.
 NEXT_SUFFIX = ".next"
 PREVIOUS_SUFFIX = ".previous"
+
+
+def ownership_problem(state: Path, inner: Path) -> str | None:
+    """Why stackctl must not use the state directory `state` (and its subdirectory `inner`) as it is now."""
+    for path in (state, inner):
+        if path.is_symlink():
+            return f"{path} is a symbolic link; stackctl keeps secrets only in a directory it created itself"
+        if path.exists() and not path.is_dir():
+            return f"{path} is not a directory"
+    if not state.exists() or (state / STATE_MARKER).is_file():
+        return None
+    legacy = state / ".gitignore"
+    if legacy.is_file() and legacy.read_bytes() == _GITIGNORE:
+        return None  # written by an earlier stackctl; marked on the next write
+    return (f"{state} exists and was not created by stackctl: it would be made private (0700) and git-ignored. "
+            "Point state_dir at a new directory, or remove this one")
+
+
+def prepare_state(state: Path, inner: Path) -> None:
+    """Create (or tighten) the state directory and `inner` (0700), marked as stackctl's and git-ignored; refuse a
+    directory stackctl does not own."""
+    problem = ownership_problem(state, inner)
+    if problem:
+        raise StackError(f"state_dir: {problem}")
+    ensure_private_dir(state)
+    ensure_private_dir(inner)
+    for name, data in ((".gitignore", _GITIGNORE),
+                       (STATE_MARKER, b"This directory was created by stackctl for its state (secrets).\n")):
+        if not (state / name).exists():
+            atomic_write(state / name, data, mode=0o644)
 
 
 @dataclass
@@ -94,31 +126,10 @@ class SecretStore:
 
     def ownership_problem(self) -> str | None:
         """Why stackctl must not use the state directory as it is now (None: it may)."""
-        state = self.state
-        for path in (state, self.root):
-            if path.is_symlink():
-                return f"{path} is a symbolic link; stackctl keeps secrets only in a directory it created itself"
-            if path.exists() and not path.is_dir():
-                return f"{path} is not a directory"
-        if not state.exists() or (state / STATE_MARKER).is_file():
-            return None
-        legacy = state / ".gitignore"
-        if legacy.is_file() and legacy.read_bytes() == _GITIGNORE:
-            return None  # written by an earlier stackctl; marked on the next write
-        return (f"{state} exists and was not created by stackctl: it would be made private (0700) and git-ignored. "
-                "Point state_dir at a new directory, or remove this one")
+        return ownership_problem(self.state, self.root)
 
     def _prepare(self) -> None:
-        problem = self.ownership_problem()
-        if problem:
-            raise StackError(f"state_dir: {problem}")
-        state = self.state
-        ensure_private_dir(state)
-        ensure_private_dir(self.root)
-        for name, data in ((".gitignore", _GITIGNORE),
-                           (STATE_MARKER, b"This directory was created by stackctl for its state (secrets).\n")):
-            if not (state / name).exists():
-                atomic_write(state / name, data, mode=0o644)
+        prepare_state(self.state, self.root)
 
     def known_values(self, stack: Stack, environ: dict[str, str] | None = None) -> dict[str, bytes]:
         """The values stackctl can see now: stored generated ones, and user-supplied ones that are readable."""
@@ -196,3 +207,41 @@ def read_secret_file(path: Path, what: str) -> str:
     if "\0" in text or len(data) > MAX_SECRET:
         raise StackError(f"{what} {path} is not a text secret (NUL bytes, or larger than {MAX_SECRET // 1024} KiB)")
     return text
+
+
+@dataclass
+class JournalStore:
+    """Where a restore in progress keeps its journal and its private staging: <state dir>/restore (0700)."""
+
+    root: Path
+
+    @classmethod
+    def for_stack(cls, stack: Stack) -> "JournalStore":
+        return cls(stack.state_dir / "restore")
+
+    @property
+    def path(self) -> Path:
+        return self.root / "journal.json"
+
+    def load(self) -> RestoreJournal | None:
+        """The journal of a restore that did not finish, or None."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StackError(f"cannot read {self.path}: {error.strerror}") from None
+        return RestoreJournal.from_bytes(data, str(self.path))
+
+    def prepare(self) -> None:
+        prepare_state(self.root.parent, self.root)
+
+    def save(self, journal: RestoreJournal) -> None:
+        self.prepare()
+        atomic_write(self.path, journal.to_bytes(), mode=0o600)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def staging(self, restore_id: str) -> Path:
+        return self.root / restore_id

@@ -11,13 +11,28 @@ matching nothing gives 200 and no hits; `POST /<pattern>/_delete_by_query`), the
 and composable index templates (`PUT|GET /_index_template/<t>`), with the response and error shapes of the
 Elasticsearch 8/9 reference. Every call needs Basic auth of a known user (401 otherwise); security, ILM and template
 management need the `superuser` role (403 otherwise), except a user changing its own password.
+
+Snapshots (specification/snapshot/{create_repository,get_repository,delete_repository,create,get,delete,restore}/*,
+specification/indices/{get_data_stream,delete_data_stream,exists,delete}/*; /work/scratch/apis/elasticsearch.md):
+`PUT /_snapshot/<repo>` registers an fs repository whose `location` must lie under `path.repo` (500
+repository_exception "... doesn't match any of the locations specified by path.repo", "because this setting is empty"
+when none is set); `PUT /_snapshot/<repo>/<snap>?wait_for_completion=true` writes the snapshot's files into the
+repository's directory on the node's filesystem (`fs`, shared with the fake engine, so copying the directory out and
+back in is what a real backup does) and answers `{"snapshot": SnapshotInfo}`; `GET` and `DELETE` of snapshots read
+and remove those files; `POST .../_restore?wait_for_completion=true` answers 500 snapshot_restore_exception when an
+open index of the same name exists (a data stream's backing index included), else brings the documents back;
+`GET|DELETE /_data_stream/<names>` (a literal name that does not exist: 404 index_not_found_exception) and
+`HEAD|DELETE /<index>` (a data stream's write index cannot be deleted: 400 illegal_argument_exception). The snapshot
+files' contents are this fake's own (JSON), not Elasticsearch's format.
 """
 
 from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 import re
+import uuid
 from dataclasses import dataclass
 
 from tests.fakes.server import DropConnection, FakeServer, Reply, Request
@@ -47,7 +62,162 @@ def _error(status: int, kind: str, reason: str, headers: dict | None = None) -> 
     return Reply(status, {"error": {"root_cause": [cause], **cause}, "status": status}, headers or {})
 
 
-class FakeElasticsearch(FakeServer):
+class _SnapshotApi:
+    """The snapshot, data stream and index routes of FakeElasticsearch (see the module docstring)."""
+
+    def _snapshots(self, request: Request, parts: list[str]) -> Reply:
+        method = request.method
+        if parts[0] == "_data_stream" and len(parts) == 2:
+            names = self._streams_matching(parts[1])
+            if names is None:
+                return _error(404, "index_not_found_exception", f"no such index [{parts[1]}]")
+            if method == "GET":
+                return Reply(200, {"data_streams": [
+                    {"name": n, "timestamp_field": {"name": "@timestamp"}, "generation": 1, "status": "GREEN",
+                     "template": "logs-stackctl", "hidden": False, "system": False,
+                     "indices": [{"index_name": _backing_index(n), "index_uuid": "u"}]} for n in names]})
+            if method == "DELETE":
+                self.documents = [(stream, doc) for stream, doc in self.documents if stream not in names]
+                return Reply(200, {"acknowledged": True})
+        if parts[0] != "_snapshot" and len(parts) == 1:  # HEAD or DELETE /<index>
+            stream = next((st for st, _ in self.documents if _backing_index(st) == parts[0]), None)
+            if method == "HEAD":
+                return Reply(200 if stream else 404)
+            if stream is not None:
+                return _error(400, "illegal_argument_exception", f"index [{parts[0]}] is the write index for data stream "
+                                                                 f"[{stream}] and cannot be deleted")
+            return _error(404, "index_not_found_exception", f"no such index [{parts[0]}]")
+        if parts[0] == "_snapshot" and len(parts) == 2:
+            return self._repository(request, parts[1])
+        if parts[0] == "_snapshot" and len(parts) in (3, 4):
+            repository = self.repositories.get(parts[1])
+            if repository is None:
+                return _error(404, "repository_missing_exception", f"[{parts[1]}] missing")
+            if len(parts) == 4 and parts[3] == "_restore" and method == "POST":
+                return self._restore(request, parts[1], repository, parts[2])
+            if len(parts) == 3 and method in ("PUT", "POST"):
+                return self._create_snapshot(request, parts[1], repository, parts[2])
+            if len(parts) == 3 and method == "GET":
+                found = self._read_snapshot(repository, parts[2])
+                if found is None:
+                    return _error(404, "snapshot_missing_exception", f"[{parts[1]}:{parts[2]}] is missing")
+                return Reply(200, {"snapshots": [found["info"]], "total": 1, "remaining": 0})
+            if len(parts) == 3 and method == "DELETE":
+                found = self._read_snapshot(repository, parts[2])
+                if found is None:
+                    return _error(404, "snapshot_missing_exception", f"[{parts[1]}:{parts[2]}] is missing")
+                self.fs.remove(f"{repository['location']}/snap-{found['info']['uuid']}.dat")
+                return Reply(200, {"acknowledged": True})
+        self.unhandled.append(f"{method} {request.path}")
+        return Reply(400, {"error": f"no handler found for uri [{request.path}] and method [{method}]"})
+
+
+    def _streams_matching(self, names: str) -> list[str] | None:
+        """Data streams matching a comma list of names and wildcards; None when a literal name does not exist."""
+        existing = sorted({stream for stream, _ in self.documents})
+        found = []
+        for name in names.split(","):
+            matched = [s for s in existing if fnmatch.fnmatch(s, name)]
+            if not matched and "*" not in name:
+                return None
+            found += [m for m in matched if m not in found]
+        return found
+
+
+    def _repository(self, request: Request, name: str) -> Reply:
+        if request.method == "GET":
+            repository = self.repositories.get(name)
+            if repository is None:
+                return _error(404, "repository_missing_exception", f"[{name}] missing")
+            return Reply(200, {name: {"type": "fs", "uuid": "0JLknrXbSUiVPuLakHjBrQ", "settings": {
+                "location": repository["location"], **({"readonly": "true"} if repository["readonly"] else {})}}})
+        if request.method == "DELETE":
+            if self.repositories.pop(name, None) is None:
+                return _error(404, "repository_missing_exception", f"[{name}] missing")
+            return Reply(200, {"acknowledged": True})
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        location = str((body.get("settings") or {}).get("location") or "")
+        if body.get("type") != "fs" or not location:
+            return _error(500, "repository_exception", f"[{name}] missing location")
+        if not self.path_repo:
+            detail = (f"[{name}] location [{location}] doesn't match any of the locations specified by path.repo because "
+                      "this setting is empty")
+            return Reply(500, {"error": {"root_cause": [{"type": "repository_exception", "reason": detail}],
+                                         "type": "repository_exception", "reason": f"[{name}] failed to create repository",
+                                         "caused_by": {"type": "repository_exception", "reason": detail}}, "status": 500})
+        if not location.startswith("/"):
+            location = f"{self.path_repo}/{location}"
+        if not (location == self.path_repo or location.startswith(self.path_repo + "/")):
+            return _error(500, "repository_exception", f"[{name}] location [{location}] doesn't match any of the "
+                                                       "locations specified by path.repo")
+        readonly = str((body.get("settings") or {}).get("readonly", "false")).lower() == "true"
+        self.repositories[name] = {"location": location, "readonly": readonly}
+        return Reply(200, {"acknowledged": True})
+
+
+    def _read_snapshot(self, repository: dict, name: str) -> dict | None:
+        for path in self.fs.listdir(repository["location"]):
+            if path.rsplit("/", 1)[-1].startswith("snap-"):
+                found = json.loads(self.fs.read(path))
+                if found["info"]["snapshot"] == name:
+                    return found
+        return None
+
+
+    def _create_snapshot(self, request: Request, repo: str, repository: dict, name: str) -> Reply:
+        if name != name.lower() or not re.fullmatch(r"[a-z0-9._-]+", name):
+            return _error(400, "invalid_snapshot_name_exception", f"[{repo}:{name}] Invalid snapshot name [{name}], must be "
+                                                                  "lowercase")
+        if repository["readonly"]:
+            return _error(500, "repository_exception", f"[{repo}] cannot create snapshot in a readonly repository")
+        if self._read_snapshot(repository, name) is not None:
+            return _error(400, "invalid_snapshot_name_exception", f"[{repo}:{name}] Invalid snapshot name [{name}], "
+                                                                  "snapshot with the same name already exists")
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        streams = self._streams_matching(str(body.get("indices") or "*")) or []
+        snapshot_uuid = uuid.uuid4().hex[:22]
+        info = {"snapshot": name, "uuid": snapshot_uuid, "repository": repo, "version_id": 9050099, "version": "9.5.1",
+                "indices": [_backing_index(s) for s in streams], "data_streams": streams,
+                "include_global_state": bool(body.get("include_global_state", True)), "feature_states": [],
+                "metadata": body.get("metadata") or {}, "state": "SUCCESS", "start_time": "2026-08-20T10:00:28.850Z",
+                "end_time": "2026-08-20T10:00:30.018Z", "duration_in_millis": 1168, "failures": [],
+                "shards": {"total": len(streams), "failed": 0, "successful": len(streams)}}
+        documents = {s: [doc for stream, doc in self.documents if stream == s] for s in streams}
+        self.fs.write(f"{repository['location']}/snap-{snapshot_uuid}.dat",
+                      json.dumps({"info": info, "documents": documents}).encode())
+        self.fs.write(f"{repository['location']}/index.latest", b"\x00\x00\x00\x01")
+        if (request.query.get("wait_for_completion") or ["false"])[0] != "true":
+            return Reply(200, {"accepted": True})
+        return Reply(200, {"snapshot": info})
+
+
+    def _restore(self, request: Request, repo: str, repository: dict, name: str) -> Reply:
+        found = self._read_snapshot(repository, name)
+        if found is None:
+            return _error(404, "snapshot_missing_exception", f"[{repo}:{name}] is missing")
+        body = request.json or {}
+        wanted = [p for p in str(body.get("indices") or "*").split(",")]
+        streams = [s for s in found["info"]["data_streams"] if any(fnmatch.fnmatch(s, p) for p in wanted)]
+        open_now = {stream for stream, _ in self.documents}
+        for stream in streams:
+            if stream in open_now:
+                index = _backing_index(stream)
+                reason = (f"[{repo}:{name}/{found['info']['uuid']}] cannot restore index [{index}] because an open index "
+                          "with same name already exists in the cluster. Either close or delete the existing index or "
+                          "restore the index under a different name by providing a rename pattern and replacement name")
+                return _error(500, "snapshot_restore_exception", reason)
+        for stream in streams:
+            self.documents += [(stream, doc) for doc in found["documents"].get(stream, [])]
+        indices = [_backing_index(s) for s in streams]
+        return Reply(200, {"snapshot": {"snapshot": name, "indices": indices,
+                                        "shards": {"total": len(indices), "failed": 0, "successful": len(indices)}}})
+
+
+class FakeElasticsearch(_SnapshotApi, FakeServer):
     def __init__(self, elastic_password: str) -> None:
         super().__init__()
         self.users: dict[str, dict] = {"elastic": {"password": elastic_password, "roles": ["superuser"]}}
@@ -65,6 +235,9 @@ class FakeElasticsearch(FakeServer):
         self.documents: list[tuple[str, dict]] = []  # (data stream, document) in arrival order
         self.unhandled: list[str] = []
         self.component_templates: dict[str, dict] = {}
+        self.path_repo: str | None = None  # path.repo, as the node was started with
+        self.fs = None  # the node's filesystem (read/write/listdir/remove on absolute paths), from the fake engine
+        self.repositories: dict[str, dict] = {}
 
     # --- test helpers ---------------------------------------------------------------------------------------
 
@@ -126,6 +299,10 @@ class FakeElasticsearch(FakeServer):
         if len(parts) == 2 and parts[1] in ("_search", "_delete_by_query", "_doc") and method == "POST":
             return {"_search": self._search, "_delete_by_query": self._delete_by_query,
                     "_doc": self._index}[parts[1]](request, parts[0])
+        if parts[0] in ("_snapshot", "_data_stream") or (method in ("HEAD", "DELETE") and len(parts) == 1):
+            if not self._superuser(user):
+                return _error(403, "security_exception", f"action [{request.path}] is unauthorized for user [{user}]")
+            return self._snapshots(request, parts)
         if not self._superuser(user):
             return _error(403, "security_exception",
                           f"action [{request.path}] is unauthorized for user [{user}] with effective roles "

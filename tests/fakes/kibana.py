@@ -15,13 +15,28 @@ Only what stackctl calls, with Basic auth (bad credentials: 401 first, before th
 - `GET /api/data_views/data_view/<id>` (404 when missing).
 - `GET /api/status`: 200, or 503 with the same full body when core (Elasticsearch or saved objects) is unavailable;
   without credentials the redacted `{"status": {"overall": {"level"}}}`.
+- `POST /api/saved_objects/_export` (src/core/packages/saved-objects/server-internal/src/routes/export.ts and
+  saved_objects_exporter.ts): `{"type": [...]}` or `{"objects": [...]}` (neither: 400), kbn-xsrf required; NDJSON,
+  one object per line with its keys sorted (json-stable-stringify), the summary line
+  `{"excludedObjects", "excludedObjectsCount", "exportedCount", "missingRefCount", "missingReferences"}` last, no
+  trailing newline; an unknown type is a 400 "Trying to export non-exportable type(s): x". Data views are saved
+  objects of type index-pattern.
+- `POST /api/saved_objects/_import?overwrite=true` (routes/import.ts): multipart/form-data with one field `file`
+  whose filename must end in .ndjson (else 400 "Invalid file extension ..."); an object whose id exists without
+  overwrite fails with a `conflict` error, a reference to a missing object with `missing_references`; failures are
+  still HTTP 200 with success false and errors[].
+- `DELETE /api/saved_objects/<type>/<id>` (200 `{}`, 404 when missing).
 With `legacy=True` it answers like Kibana 8.0/8.1, which have only the index patterns API
 (`POST /api/index_patterns/index_pattern`, `{"index_pattern": {...}, "override": bool}`) and 404 for data views.
 """
 
 from __future__ import annotations
 
+import json
+
 from tests.fakes.server import FakeServer, Reply, Request
+
+EXPORTABLE = {"config", "index-pattern", "search", "visualization", "lens", "dashboard", "map", "tag"}
 
 
 def _bad_request(message: str) -> Reply:
@@ -34,6 +49,8 @@ class FakeKibana(FakeServer):
         self.credentials = (username, password)
         self.legacy = legacy
         self.data_views: dict[str, dict] = {}
+        self.objects: dict[tuple[str, str], dict] = {}  # saved objects other than data views, by (type, id)
+        self.refuse_import: set[tuple[str, str]] = set()  # objects whose import fails with an `unknown` error
         self.core_level = "available"  # elasticsearch and savedObjects: decides 200 or 503
         self.overall_level = "available"  # may be worse than core's (a plugin), with a 200 all the same
 
@@ -63,6 +80,10 @@ class FakeKibana(FakeServer):
         if request.method == "GET" and request.path == "/api/status":
             return self._status(request)
         parts = request.path.strip("/").split("/")
+        if parts[:2] == ["api", "saved_objects"]:
+            if request.method != "GET" and "kbn-xsrf" not in request.headers:
+                return _bad_request("Request must contain a kbn-xsrf header.")
+            return self._saved_objects(request, parts[2:])
         create = ["api", "index_patterns", "index_pattern"] if self.legacy else ["api", "data_views", "data_view"]
         if request.method == "POST" and parts == create:
             if "kbn-xsrf" not in request.headers:
@@ -94,3 +115,97 @@ class FakeKibana(FakeServer):
             return _bad_request(f"Saved object [index-pattern/{view_id}] conflict")
         self.data_views[view_id] = {**spec, "id": view_id, **({} if self.legacy else {"name": name})}
         return Reply(200, {key: self.data_views[view_id]})
+
+    # --- saved objects ---------------------------------------------------------------------------------------
+
+    def saved_objects(self) -> dict[tuple[str, str], dict]:
+        """Every saved object as Kibana stores it: data views are index-pattern objects."""
+        found = dict(self.objects)
+        for view_id, view in self.data_views.items():
+            found[("index-pattern", view_id)] = {
+                "type": "index-pattern", "id": view_id, "references": [], "managed": False,
+                "attributes": {k: view[k] for k in ("title", "name", "timeFieldName") if k in view}}
+        return found
+
+    def _saved_objects(self, request: Request, rest: list[str]) -> Reply:
+        if rest == ["_export"] and request.method == "POST":
+            return self._export(request.json or {})
+        if rest == ["_import"] and request.method == "POST":
+            return self._import(request)
+        if len(rest) == 2 and request.method == "DELETE":
+            key = (rest[0], rest[1])
+            if key[0] == "index-pattern" and key[1] in self.data_views:
+                del self.data_views[key[1]]
+            elif self.objects.pop(key, None) is None:
+                return Reply(404, {"statusCode": 404, "error": "Not Found",
+                                   "message": f"Saved object [{key[0]}/{key[1]}] not found"})
+            return Reply(200, {})
+        return Reply(404, {"statusCode": 404, "error": "Not Found", "message": "Not Found"})
+
+    def _export(self, body: dict) -> Reply:
+        types = body.get("type")
+        if types is None and body.get("objects") is None:
+            return _bad_request("Either `type` or `objects` are required.")
+        types = [types] if isinstance(types, str) else list(types or [])
+        unknown = [t for t in types if t not in EXPORTABLE]
+        if unknown:
+            return _bad_request(f"Trying to export non-exportable type(s): {', '.join(unknown)}")
+        everything = self.saved_objects()
+        chosen = [o for (kind, _), o in sorted(everything.items()) if kind in types]
+        missing = [{"type": r["type"], "id": r["id"]} for o in chosen for r in o.get("references") or []
+                   if (r.get("type"), r.get("id")) not in everything]
+        lines = [json.dumps(o, sort_keys=True, separators=(",", ":")) for o in chosen]
+        lines.append(json.dumps({"excludedObjects": [], "excludedObjectsCount": 0, "exportedCount": len(chosen),
+                                 "missingRefCount": len(missing), "missingReferences": missing},
+                                separators=(",", ":")))
+        return Reply(200, "\n".join(lines).encode(), {"Content-Type": "application/ndjson",
+                                                      "Content-Disposition": 'attachment; filename="export.ndjson"'})
+
+    def _import(self, request: Request) -> Reply:
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode() + request.body)
+        part = next((p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "file"),
+                    None) if message.is_multipart() else None
+        filename = part.get_filename() if part is not None else None
+        if part is None or not (filename or "").lower().endswith(".ndjson"):
+            extension = ("." + filename.rsplit(".", 1)[-1]) if filename and "." in filename else ""
+            return _bad_request(f"Invalid file extension {extension}")
+        overwrite = (request.query.get("overwrite") or ["false"])[0] == "true"
+        try:
+            items = [json.loads(line) for line in part.get_payload(decode=True).splitlines() if line.strip()]
+        except ValueError:
+            return _bad_request("Unexpected token in JSON")
+        items = [i for i in items if "exportedCount" not in i]
+        existing = self.saved_objects()
+        incoming = {(i.get("type"), i.get("id")) for i in items}
+        errors, results = [], []
+        for item in items:
+            key = (item.get("type"), item.get("id"))
+            meta = {"title": (item.get("attributes") or {}).get("title", "")}
+            if key[0] not in EXPORTABLE:
+                errors.append({"id": key[1], "type": key[0], "meta": meta, "error": {"type": "unsupported_type"}})
+                continue
+            missing = [r for r in item.get("references") or []
+                       if (r.get("type"), r.get("id")) not in existing and (r.get("type"), r.get("id")) not in incoming]
+            if missing:
+                errors.append({"id": key[1], "type": key[0], "meta": meta,
+                               "error": {"type": "missing_references", "references": missing}})
+                continue
+            if key in self.refuse_import:
+                errors.append({"id": key[1], "type": key[0], "meta": meta,
+                               "error": {"type": "unknown", "message": "an injected failure", "statusCode": 400}})
+                continue
+            if key in existing and not overwrite:
+                errors.append({"id": key[1], "type": key[0], "meta": meta, "error": {"type": "conflict"}})
+                continue
+            if key[0] == "index-pattern":
+                self.data_views[key[1]] = {**(item.get("attributes") or {}), "id": key[1]}
+            else:
+                self.objects[key] = item
+            results.append({"type": key[0], "id": key[1], "meta": meta, "managed": False,
+                            **({"overwrite": True} if key in existing else {})})
+        return Reply(200, {"success": not errors, "successCount": len(results), "errors": errors,
+                           "successResults": results})
