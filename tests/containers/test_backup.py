@@ -61,10 +61,13 @@ def markers_at(prometheus: str, stamp_ms: int) -> dict[str, str]:
 
 def volume_listing(project: str, image: str) -> str:
     """Everything in the Prometheus volume (names, sizes, owners, times), as a helper container sees it; not the
-    volume's root itself, whose time changes when staging is made and removed in it."""
+    volume's root itself, whose time changes when staging is made and removed in it (`xargs -r`: with only a live
+    head and no blocks, a bare `ls -lnd` would list the root)."""
     return subprocess.run(["docker", "run", "--rm", "-u", "0", "-v", f"{project}_prometheus-data:/v", "--entrypoint",
                            "/bin/sh", image, "-c", "cd /v && find . -mindepth 1 -path ./wal -prune -o -path ./chunks_head -prune "
-                           "-o -name queries.active -prune -o -print | sort | xargs ls -lnd"],
+                           "-o -name queries.active -prune -o -print | sort | xargs -r ls -lnd; "
+                           # the live head's directories by inode: a swapped data directory has new ones
+                           "ls -A; stat -c '%i %n' wal chunks_head 2>/dev/null; true"],
                           capture_output=True, text=True, check=True).stdout
 
 
