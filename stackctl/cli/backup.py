@@ -3,7 +3,6 @@ the reports; the work is in stackctl.ops.backup and stackctl.ops.restore."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from stackctl.cli.context import app_context
-from stackctl.cli.present import (ByteProgress, confirm_or_refuse, err, human_bytes, out, table, verdict,
+from stackctl.cli.present import (ByteProgress, confirm_or_refuse, emit_json, err, human_bytes, out, table, verdict,
                                   verify_table, warn)
 from stackctl.core.errors import StackError
 
@@ -70,7 +69,7 @@ def backup(
                             include_secrets, sealing, events=progress.event if not as_json else lambda m: None,
                             progress=progress.advance)
     if as_json:
-        out.print_json(json.dumps(result.to_json()))
+        emit_json(result.to_json())
         return
     rows = [(s.service, s.strategy, s.version, human_bytes(s.size), human_bytes(s.length), escape("; ".join(s.notes)))
             for s in result.manifest.segments]
@@ -95,12 +94,12 @@ def list_(
     stack = app_ctx.stack()
     listing = list_backups(stack, output)
     if as_json:
-        out.print_json(json.dumps({
+        emit_json({
             "directory": str(backup_dir(stack, output)),
             "archives": [{"path": str(a.path), "size": a.size, "encrypted": a.encrypted, **a.summary}
                          for a in listing.archives],
             "unreadable": [{"path": str(p), "reason": r} for p, r in listing.unreadable],
-            "interrupted": [str(p) for p in listing.stale_partials]}))
+            "interrupted": [str(p) for p in listing.stale_partials]})
         return
     rows = [(escape(a.path.name), str(a.summary.get("created", ""))[:19].replace("T", " "),
              escape(", ".join(a.summary.get("services") or [])), human_bytes(a.size),
@@ -134,8 +133,8 @@ def prune(
                           "prune deletes backups: pass --yes to confirm when not running interactively", yes)
     delete_archives(doomed + partials)
     if as_json:
-        out.print_json(json.dumps({"kept": [str(p) for p in kept], "deleted": [str(p) for p in doomed],
-                                   "interrupted_removed": [str(p) for p in partials]}))
+        emit_json({"kept": [str(p) for p in kept], "deleted": [str(p) for p in doomed],
+                                   "interrupted_removed": [str(p) for p in partials]})
         return
     out.print(f"kept {len(kept)} archives, deleted {len(doomed)}"
               + (f" and {len(partials)} leftovers of interrupted backups" if partials else ""))
@@ -198,7 +197,7 @@ def restore(
             if rollback:
                 restore_id = ops.rollback(stack, runtime, events)
                 if as_json:
-                    out.print_json(json.dumps({"ok": True, "rolled_back": restore_id}))
+                    emit_json({"ok": True, "rolled_back": restore_id})
                 else:
                     out.print(f"restore {restore_id} rolled back: the previous data is in place")
                 return
@@ -224,7 +223,7 @@ def restore(
             with ByteProgress(totals, plain=as_json) as progress:
                 ops.check_archive(reader, progress.advance)
         if as_json and dry_run:
-            out.print_json(json.dumps({"ok": not plan.refusals, "dry_run": True, **plan.to_json()}))
+            emit_json({"ok": not plan.refusals, "dry_run": True, **plan.to_json()})
             if plan.refusals:
                 raise typer.Exit(2)
             return
@@ -271,7 +270,7 @@ def _report(result, as_json: bool, plan) -> None:
         body = result.to_json()
         if plan is not None:
             body["plan"] = plan.to_json()
-        out.print_json(json.dumps(body))
+        emit_json(body)
     else:
         for service, lines in result.restored.items():
             out.print(f"[green]restored[/] {escape(service)}: {escape('; '.join(lines))}")

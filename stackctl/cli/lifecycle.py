@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -10,15 +9,16 @@ import typer
 from rich.markup import escape
 
 from stackctl.cli.context import app_context
-from stackctl.cli.present import ServiceProgress, confirm_or_refuse, err, human_duration, out, table, verdict, warn
+from stackctl.cli.present import (ServiceProgress, confirm_or_refuse, emit_json, err, human_duration, out, table,
+                                  verdict, warn)
 
 OUT_OPTION = typer.Option(None, "--out", "-o", help="Bundle directory.")
 
 
 def _print_statuses(statuses, as_json: bool, message: str) -> None:
     if as_json:
-        out.print_json(json.dumps({"ok": all(s.phase == "ready" for s in statuses),
-                                   "services": [s.to_json() for s in statuses]}))
+        emit_json({"ok": all(s.phase == "ready" for s in statuses),
+                                   "services": [s.to_json() for s in statuses]})
     else:
         out.print(message)
 
@@ -46,8 +46,8 @@ def up(
         from stackctl.cli.verify import run_with_progress
 
         report = run_with_progress(app_ctx, out_dir, [], False, None, plain=True)
-        out.print_json(json.dumps({"ok": report.ok, "services": [s.to_json() for s in result.statuses],
-                                   "verify": report.to_json()}))
+        emit_json({"ok": report.ok, "services": [s.to_json() for s in result.statuses],
+                                   "verify": report.to_json()})
         if not report.ok:
             raise typer.Exit(1)
         return
@@ -136,7 +136,7 @@ def status(
     healthy = all(s.phase == READY for s in statuses)
     if as_json:
         rows = [{**s.to_json(), "url": main_url.get(s.service)} for s in statuses]
-        out.print_json(json.dumps({"ok": healthy, "project": stack.config.project, "services": rows}))
+        emit_json({"ok": healthy, "project": stack.config.project, "services": rows})
     else:
         if stack.on_swarm:  # tasks running of those wanted, and where each task of a per-node service is
             rows = []
@@ -183,7 +183,7 @@ def urls(
     stack = app_context(ctx).stack()
     rows = stack_urls(stack)
     if as_json:
-        out.print_json(json.dumps(rows))
+        emit_json(rows)
         return
     out.print(table(None, ("service", "what", "address"),
                     [(row["service"], escape(row["description"]), row["url"]) for row in rows]))
@@ -203,7 +203,7 @@ def doctor(
     checks = run_checks(app_ctx.stack(), HostFacts(engine=runtime.engine, compose=runtime.compose_tool))
     failed = any(c.status == FAIL for c in checks)
     if as_json:
-        out.print_json(json.dumps({"ok": not failed, "checks": [c.to_json() for c in checks]}))
+        emit_json({"ok": not failed, "checks": [c.to_json() for c in checks]})
     else:
         out.print(table("stackctl doctor", ("check", "result", "found", "fix"),
                         [(escape(c.name), verdict(c.status), escape(c.found), escape(c.fix)) for c in checks]))

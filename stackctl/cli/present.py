@@ -26,6 +26,13 @@ out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
+def emit_json(data) -> None:
+    """What --json prints: `data` as JSON on stdout (json is imported here, not by every command's --help)."""
+    import json
+
+    out.print_json(json.dumps(data))
+
+
 def verdict(word: str, text: str | None = None) -> str:
     """`text` (default: the word itself) in the colour of the verdict `word`, escaped for rich."""
     return f"[{COLOUR.get(word, 'default')}]{escape(word if text is None else text)}[/]"

@@ -5,7 +5,6 @@ Values reach the terminal only through `show`, on stdout alone; everything else 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +12,8 @@ import typer
 from rich.markup import escape
 
 from stackctl.cli.context import app_context
-from stackctl.cli.present import ServiceProgress, confirm_or_refuse, err, event_printer, human_duration, out, table
+from stackctl.cli.present import (ServiceProgress, confirm_or_refuse, emit_json, err, event_printer, human_duration,
+                                  out, table)
 
 secrets_app = typer.Typer(
     help="The stack's secrets: list them (never their values), show one, rotate one.",
@@ -36,11 +36,11 @@ def list_secrets(
     store = app_ctx.runtime.store(stack)
     rows = [(entry, refusal(stack, entry.name, store)) for entry in inventory(stack, store, app_ctx.runtime.environ)]
     if as_json:
-        out.print_json(json.dumps({
+        emit_json({
             "state_dir": str(store.root),
             "secrets": [{**entry.to_json(), "rotatable": reason is None,
                          "not_rotated_because": reason} for entry, reason in rows],
-        }))
+        })
         return
 
     def rotate_word(entry, reason) -> str:
@@ -108,7 +108,7 @@ def rotate(
         result = rotate_secret(RotationRun(stack, bundle, runtime, timeout, on_update=progress.update,
                                            on_event=event_printer("rotate: ", as_json)), name)
     if as_json:
-        out.print_json(json.dumps(result.to_json()))
+        emit_json(result.to_json())
         return
     for note in result.notes:
         err.print(f"note: {note}", markup=False)

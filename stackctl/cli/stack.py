@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from stackctl.cli.context import app_context
-from stackctl.cli.present import err, out, table, verdict
+from stackctl.cli.present import emit_json, err, out, table, verdict
 
 OUT_OPTION = typer.Option(None, "--out", "-o", help="Bundle directory (default: build/ next to the stack file).")
 
@@ -41,11 +40,11 @@ def render(
     prepared = prepare_bundle(stack, app_ctx.bundle_dir(out_dir), app_ctx.runtime, tools=False)
     result = prepared.write
     if as_json:
-        out.print_json(json.dumps({
+        emit_json({
             "bundle": str(prepared.dir), "services": [s.name for s in stack.services.values()],
             "written": list(result.written), "unchanged": len(result.unchanged), "removed": list(result.removed),
             "secrets_generated": list(prepared.generated),
-        }))
+        })
         return
     for name in prepared.generated:
         out.print(f"generated secret {name}")
@@ -73,8 +72,8 @@ def validate(
         apply(validation, stack, bundle, app_ctx.runtime)
     results = validation.checks
     if as_json:
-        out.print_json(json.dumps({"ok": not failed, "bundle": str(bundle), "written": not failed,
-                                   "checks": [r.to_json() for r in results]}))
+        emit_json({"ok": not failed, "bundle": str(bundle), "written": not failed,
+                                   "checks": [r.to_json() for r in results]})
     else:
         out.print(table(f"validation of {escape(str(bundle))}", ("check", "result", "checked by"),
                         [(escape(r.name), verdict(r.status), escape(r.tool)) for r in results]))

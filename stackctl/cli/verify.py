@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from stackctl.cli.context import app_context
-from stackctl.cli.present import VerifyProgress, err, out, verify_table
+from stackctl.cli.present import VerifyProgress, emit_json, err, out, verify_table
 
 OUT_OPTION = typer.Option(None, "--out", "-o", help="Bundle directory the stack was started from.")
 
@@ -31,7 +30,7 @@ def run_and_report(app_ctx, out_dir: Path | None, only: list[str], deep: bool, t
     stack = app_ctx.stack()
     report = run_with_progress(app_ctx, out_dir, only, deep, timeout, plain=as_json)
     if as_json:
-        out.print_json(json.dumps(report.to_json()))
+        emit_json(report.to_json())
         return report.ok
     out.print(verify_table(report.results, escape(f"stackctl verify of {stack.config.project} (run {report.run_id})")))
     failed = [r for r in report.results if r.status == "failed"]

@@ -4,6 +4,8 @@ deletes nothing outside, and a symbolic link placed inside the bundle is never w
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,35 @@ def test_an_out_that_is_a_file_or_foreign_directory_is_refused_before_writing(tm
     assert "not written by stackctl" in bundle_problem(PLAN, foreign)
     assert bundle_problem(PLAN, tmp_path / "new") is None
     assert bundle_problem(PLAN, written(tmp_path)) is None
+
+
+def test_files_get_their_mode_whatever_the_umask(tmp_path):
+    plan = {**PLAN, "configs/x/entry.sh": b"#!/bin/sh\n"}
+    old = os.umask(0o077)
+    try:
+        out = tmp_path / "build"
+        write_bundle(plan, out)  # every file created
+        modes = {rel: stat.S_IMODE((out / rel).stat().st_mode) for rel in plan}
+        write_bundle({rel: data + b"# changed\n" for rel, data in plan.items()}, out)  # every file replaced
+        replaced = {rel: stat.S_IMODE((out / rel).stat().st_mode) for rel in plan}
+    finally:
+        os.umask(old)
+    expected = {"compose.yaml": 0o644, "configs/prometheus/prometheus.yml": 0o644, "configs/x/entry.sh": 0o755}
+    assert modes == expected and replaced == expected
+
+
+def test_a_file_that_exists_is_replaced_by_a_new_one_never_rewritten_in_place(tmp_path):
+    """A container may hold the old file open: it must keep reading the old bytes, whole."""
+    out = written(tmp_path)
+    with (out / "compose.yaml").open("rb") as reader:
+        write_bundle({**PLAN, "compose.yaml": b"services: {a: {}}\n"}, out)
+        assert reader.read() == PLAN["compose.yaml"]
+    assert (out / "compose.yaml").read_bytes() == b"services: {a: {}}\n"
+
+
+def test_a_torn_file_left_by_a_crash_is_rewritten_by_the_next_write(tmp_path):
+    out = written(tmp_path)
+    (out / "configs/prometheus/prometheus.yml").write_bytes(b"glo")  # the manifest still names the full file
+    result = write_bundle(PLAN, out)
+    assert (out / "configs/prometheus/prometheus.yml").read_bytes() == PLAN["configs/prometheus/prometheus.yml"]
+    assert result.written == ("configs/prometheus/prometheus.yml",)
