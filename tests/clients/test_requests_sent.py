@@ -89,3 +89,7 @@ def test_a_data_view_is_looked_up_by_id_and_missing_only_on_404():
     with Scripted(Reply(405, {"statusCode": 405, "error": "Method Not Allowed", "message": "no"})) as server:
         with pytest.raises(ApiError):
             Kibana(server.url, retries=0).data_view("logs")
+
+
+def test_an_empty_json_body_gives_an_empty_reason():
+    assert error_reason(Body([])) == "" and error_reason(Body({})) == ""

@@ -36,3 +36,15 @@ def test_a_stale_file_already_removed_by_hand_is_no_error(tmp_path):
     result = write_bundle({"a.yaml": b"a\n"}, out)
     assert result.removed == ("old.yaml",) and sorted(p.name for p in out.iterdir()) == [".stackctl-bundle.json",
                                                                                           "a.yaml"]
+
+
+def test_a_secret_with_a_nul_byte_is_refused_with_the_size_limit_in_kib(tmp_path):
+    import pytest
+
+    from stackctl.core.errors import StackError
+    from stackctl.shells.state import read_secret_file
+
+    (tmp_path / "s").write_bytes(b"abc\x00def")
+    with pytest.raises(StackError) as info:
+        read_secret_file(tmp_path / "s", "secret")
+    assert info.value.message == f"secret {tmp_path / 's'} is not a text secret (NUL bytes, or larger than 64 KiB)"
