@@ -197,5 +197,5 @@ def parse_time(text: str | None) -> datetime | None:
     if not match:
         return None
     whole, fraction, zone = match.groups()
-    fraction = (fraction or ".0")[:7]  # Python keeps microseconds
+    fraction = (fraction or ".")[:7].ljust(7, "0")  # microseconds, 6 digits (Python 3.10 takes only 3 or 6)
     return datetime.fromisoformat(whole + fraction + ("+00:00" if zone == "Z" else zone))
