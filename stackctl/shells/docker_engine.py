@@ -31,8 +31,9 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
     text = text.rstrip("Z")
     main, _, frac = text.partition(".")
-    try:
-        return datetime.fromisoformat(main + ("." + frac[:6] if frac else "")).replace(tzinfo=timezone.utc)
+    try:  # the engine drops trailing zeros (.1Z); Python 3.10's fromisoformat takes only 3 or 6 digits
+        return datetime.fromisoformat(main + ("." + frac[:6].ljust(6, "0") if frac else "")).replace(
+            tzinfo=timezone.utc)
     except ValueError:
         return None
 
