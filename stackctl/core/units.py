@@ -6,6 +6,7 @@ Every pattern is a full match (`re.fullmatch`): a `$` would also match before a 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from stackctl.core.schema import SchemaError
 
@@ -143,3 +144,17 @@ def format_bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} GiB"
+
+
+_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 time as Prometheus and the Docker engine write it (nanoseconds, `Z`, trailing zeros dropped) ->
+    an aware datetime; None when not one."""
+    match = _TIME.fullmatch(text or "")
+    if not match:
+        return None
+    whole, fraction, zone = match.groups()
+    fraction = (fraction or ".")[:7].ljust(7, "0")  # microseconds, 6 digits (Python 3.10 takes only 3 or 6)
+    return datetime.fromisoformat(whole + fraction + ("+00:00" if zone == "Z" else zone))

@@ -4,9 +4,7 @@ jobs, Grafana link variables). The checks themselves run in stackctl.ops.verify.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from stackctl.core import catalog
@@ -15,6 +13,7 @@ from stackctl.core.checks import FAILED, PASSED, SKIPPED  # noqa: F401  (one voc
 from stackctl.core.config import Stack
 from stackctl.core.errors import StackError
 from stackctl.core.schema import closest
+from stackctl.core.units import parse_time  # noqa: F401  (callers of verify read times with it)
 from stackctl.core.versions import Version
 
 # Labels every synthetic alert and series carries: the run id, and which probe made it. Alertmanager routes
@@ -188,14 +187,3 @@ def at_path(node: Any, path: tuple) -> Any:
     return node
 
 
-_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """An RFC 3339 time as Prometheus writes it (nanoseconds, `Z`) -> an aware datetime; None when not one."""
-    match = _TIME.fullmatch(text or "")
-    if not match:
-        return None
-    whole, fraction, zone = match.groups()
-    fraction = (fraction or ".")[:7].ljust(7, "0")  # microseconds, 6 digits (Python 3.10 takes only 3 or 6)
-    return datetime.fromisoformat(whole + fraction + ("+00:00" if zone == "Z" else zone))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from stackctl.core.errors import StackError
 from stackctl.core.readiness import ContainerInfo, SwarmServiceInfo, TaskInfo
 from stackctl.core.swarm import NAMESPACE_LABEL, NodeInfo
+from stackctl.core.units import parse_time
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -27,15 +28,10 @@ class EngineUnreachable(StackError):
 
 
 def _parse_time(text: str | None) -> datetime | None:
+    """The engine's times (RFC 3339, nanoseconds); its "never" (year 1) is None."""
     if not text or text.startswith("0001-"):
         return None
-    text = text.rstrip("Z")
-    main, _, frac = text.partition(".")
-    try:  # the engine drops trailing zeros (.1Z); Python 3.10's fromisoformat takes only 3 or 6 digits
-        return datetime.fromisoformat(main + ("." + frac[:6].ljust(6, "0") if frac else "")).replace(
-            tzinfo=timezone.utc)
-    except ValueError:
-        return None
+    return parse_time(text)
 
 
 def container_info(attrs: dict) -> ContainerInfo:

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import pytest
 
 from stackctl.core.readiness import SwarmServiceInfo, TaskInfo
+from stackctl.core import units
 from stackctl.core.swarm import NodeInfo
-from stackctl.shells import docker_engine
 from stackctl.shells.docker_engine import container_info, node_info, swarm_service_info
 
 UTC = timezone.utc
@@ -32,7 +32,7 @@ class Python310Datetime(datetime):
 @pytest.fixture(params=["this Python", "Python 3.10"])
 def any_python(request, monkeypatch):
     if request.param == "Python 3.10":
-        monkeypatch.setattr(docker_engine, "datetime", Python310Datetime)
+        monkeypatch.setattr(units, "datetime", Python310Datetime)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -97,3 +97,10 @@ def test_a_task_with_other_resources_does_not_run_the_present_spec():
     old = {"Spec": {**TEMPLATE, "Resources": {"Limits": {"MemoryBytes": 268435456}}}}
     new = {"Spec": {**TEMPLATE, "Runtime": "container"}}
     assert [task.current for task in swarm_service_info(attrs, [old, new], {}, "shop").tasks] == [False, True]
+
+
+def test_the_engines_never_is_no_time():
+    """A container that never started reports year 1 ("0001-01-01T00:00:00Z"), which means no time at all."""
+    from stackctl.shells.docker_engine import _parse_time
+
+    assert _parse_time("0001-01-01T00:00:00Z") is None and _parse_time("") is None and _parse_time(None) is None
