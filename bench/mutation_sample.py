@@ -6,9 +6,9 @@ estimates the same score with a known margin (bench/mutation_score.py reports a 
 
     python bench/mutation_sample.py [--size 600] [--seed 20261201]
 
-Generates the mutants and the test statistics (`mutmut run` on a name that matches nothing), lists every mutant,
-draws the sample with a fixed seed (so a re-run after adding tests checks the same mutants), records it in
-mutants/sample.txt for the score, and runs mutmut on it.
+Generates the mutants (`mutmut run` on a name that matches nothing, which mutmut ends with "nothing matches"),
+lists every mutant, draws the sample with a fixed seed (so a re-run after adding tests checks the same mutants),
+records it in mutants/sample.txt for the score, and runs mutmut on it.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ SAMPLE = ROOT / "mutants" / "sample.txt"
 NOTHING = "stackctl.no_such_module.*"
 
 
-def mutmut(*args: str, capture: bool = False) -> str:
-    result = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=ROOT, check=True, text=True,
-                            stdout=subprocess.PIPE if capture else None)
+def mutmut(*args: str, capture: bool = False, check: bool = True) -> str:
+    result = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=ROOT, check=check, text=True,
+                            stdout=subprocess.PIPE if capture else None,
+                            stderr=subprocess.DEVNULL if not check else None)
     return result.stdout or ""
 
 
@@ -37,7 +38,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--max-children", default=str(os.cpu_count() or 1))
     args = parser.parse_args()
-    mutmut("run", "--max-children", args.max_children, NOTHING)
+    # Generates every mutant, then stops with "nothing matches" (mutmut has no generate-only command).
+    mutmut("run", "--max-children", args.max_children, NOTHING, check=False)
     names = sorted(line.strip().partition(": ")[0] for line in mutmut("results", "--all", "true", capture=True)
                    .splitlines() if line.strip())
     if not names:
