@@ -198,6 +198,7 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
             raise StackError(f"{out} exists and was not written by stackctl; choose another --out or remove it")
         previous = {}
     atomic_write(marker, b"stackctl render in progress\n")
+    first_write = not previous  # no complete bundle was ever here, so no container mounts it yet
     written, unchanged = [], []
     for rel, data in plan.items():
         target = _inside(out, rel)
@@ -205,10 +206,10 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
                 and target.read_bytes() == data):
             unchanged.append(rel)
             continue
-        if target.exists() or target.is_symlink():
-            atomic_write(target, data, mode=_mode_for(rel))  # a running container may be reading the old one
-        else:
+        if first_write and not (target.exists() or target.is_symlink()):
             _create(target, data, _mode_for(rel))
+        else:  # a running container may have this directory mounted: it sees the old file or the new, whole
+            atomic_write(target, data, mode=_mode_for(rel))
         written.append(rel)
     removed = []
     for rel in sorted(set(previous) - set(plan)):
@@ -224,9 +225,9 @@ def write_bundle(plan: dict[str, bytes], out: Path) -> WriteResult:
 
 
 def _create(path: Path, data: bytes, mode: int) -> None:
-    """A bundle file that did not exist: nobody reads it yet, so it is written in place, without the temporary file
-    and fsync of atomic_write (a first render creates ~140 files). A crash in between leaves the in-progress marker,
-    and every render compares each file's bytes anyway, so a torn file is rewritten by the next one."""
+    """A file of a bundle written for the first time: nothing mounts it yet, so it is written in place, without the
+    temporary file and fsync of atomic_write (a first render creates ~140 files). A crash in between leaves the
+    in-progress marker, and every render compares each file's bytes anyway, so a torn file is rewritten by the next."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     with os.fdopen(fd, "wb") as handle:

@@ -109,3 +109,17 @@ def test_a_torn_file_left_by_a_crash_is_rewritten_by_the_next_write(tmp_path):
     result = write_bundle(PLAN, out)
     assert (out / "configs/prometheus/prometheus.yml").read_bytes() == PLAN["configs/prometheus/prometheus.yml"]
     assert result.written == ("configs/prometheus/prometheus.yml",)
+
+
+def test_a_file_added_to_a_bundle_in_use_appears_whole(tmp_path, monkeypatch):
+    """Once a bundle exists, containers may mount it (Grafana polls its dashboards): a new file is written under a
+    temporary name and renamed into place, never created in place and filled."""
+    from stackctl.shells import fs
+
+    out = written(tmp_path)
+    created: list[Path] = []
+    monkeypatch.setattr(fs, "_create", lambda path, data, mode: created.append(path))
+    write_bundle({**PLAN, "grafana/dashboards/new.json": b"{}\n"}, out)
+    assert created == [] and (out / "grafana/dashboards/new.json").read_bytes() == b"{}\n"
+    write_bundle(PLAN, tmp_path / "fresh")
+    assert sorted(p.relative_to(tmp_path / "fresh").as_posix() for p in created) == sorted(PLAN)
