@@ -314,7 +314,7 @@ class DockerEngine:
         import docker.errors
 
         try:
-            self.client.containers.get(container_id).remove(force=True)
+            self.client.containers.get(container_id).remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
 
@@ -374,7 +374,9 @@ class DockerEngine:
             yield container
         finally:
             with contextlib.suppress(Exception):
-                container.remove(force=True)
+                # v: the anonymous volume an image's VOLUME (prom/prometheus: /prometheus) gets when the helper
+                # mounts the service's volume elsewhere; named volumes are never removed by it
+                container.remove(force=True, v=True)
 
     def run_on_volume(self, project: str, image: str, volume: str, mount: str, script: str,
                       timeout: float = 600) -> tuple[int, str]:
@@ -400,7 +402,7 @@ class DockerEngine:
         for container in self.client.containers.list(all=True, filters={"label": f"{HELPER_LABEL}={project}"}):
             if container.status != "running":
                 with contextlib.suppress(Exception):
-                    container.remove(force=True)
+                    container.remove(force=True, v=True)
                     removed += 1
         return removed
 

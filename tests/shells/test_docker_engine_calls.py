@@ -104,3 +104,47 @@ def test_the_engines_never_is_no_time():
     from stackctl.shells.docker_engine import _parse_time
 
     assert _parse_time("0001-01-01T00:00:00Z") is None and _parse_time("") is None and _parse_time(None) is None
+
+
+class _Helper:
+    id, status = "h1", "exited"
+
+    def __init__(self, removed: list):
+        self.removed = removed
+
+    def start(self):
+        pass
+
+    def wait(self, timeout=None):
+        return {"StatusCode": 0}
+
+    def logs(self, **kwargs):
+        return b"done\n"
+
+    def remove(self, **kwargs):
+        self.removed.append(kwargs)
+
+
+def test_helper_containers_are_removed_with_their_anonymous_volumes():
+    """An image that declares a VOLUME (prom/prometheus: /prometheus) gives each helper container an anonymous
+    volume; removing the helper without `v` would leave one behind per backup, restore or swap."""
+    from stackctl.shells.docker_engine import DockerEngine
+
+    removed: list = []
+
+    class Containers:
+        def create(self, image, **kwargs):
+            return _Helper(removed)
+
+        def list(self, **kwargs):
+            return [_Helper(removed)]
+
+        def get(self, container_id):
+            return _Helper(removed)
+
+    engine = DockerEngine()
+    engine._client = type("Client", (), {"containers": Containers()})()
+    assert engine.run_on_volume("p", "local/prometheus:2.42.0", "p_prometheus-data", "/target", "true") == (0, "done\n")
+    assert engine.remove_helpers("p") == 1
+    engine.remove_container("h1")
+    assert removed == [{"force": True, "v": True}] * 3
